@@ -1,0 +1,118 @@
+// Command obs is the observability and post-mortem debugging toolkit: probes,
+// core dumps, traces, logs, a REPL into live services, and profiles.
+//
+// This package is a thin shell: flags, output and exit codes. The work is
+// done by the capability packages (probes, postmortem, tracing, logfmt, repl).
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/obs-toolkit/obs/internal/output"
+)
+
+// groups holds the constructors of the top-level command groups. Each group
+// lives in its own file and registers itself from init, so adding a group
+// never touches this file.
+var groups []func(*globals) *cobra.Command
+
+func register(f func(*globals) *cobra.Command) { groups = append(groups, f) }
+
+// globals are the flags every command shares, and the IO they select.
+type globals struct {
+	noColor bool
+	io      *output.IO
+}
+
+// IO returns the output layer for this run, created on first use so that
+// --no-color has been parsed.
+func (g *globals) IO() *output.IO {
+	if g.io == nil {
+		g.io = output.System(g.noColor)
+	}
+	return g.io
+}
+
+func newRoot(g *globals) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "obs",
+		Short: "Observability and post-mortem debugging for production services",
+		Long: `obs: probes, core dumps, traces, logs, a REPL into live services, and profiles.
+
+Exit codes: 0 success, 1 the thing checked is bad, 2 usage error.
+Every command takes --json for scripts; colour only on a terminal, never with
+NO_COLOR or --no-color. Run 'obs doctor' to see what this host allows.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().BoolVar(&g.noColor, "no-color", false, "never colour the output")
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return output.Usagef("%v (see '%s --help')", err, c.CommandPath())
+	})
+	root.CompletionOptions.HiddenDefaultCmd = true
+	for _, f := range groups {
+		root.AddCommand(f(g))
+	}
+	return root
+}
+
+// run executes the command line and returns the exit code.
+func run(args []string, g *globals) int {
+	root := newRoot(g)
+	root.SetArgs(args)
+	if g.io != nil {
+		root.SetOut(g.io.Out)
+		root.SetErr(g.io.Err)
+	}
+	cmd, err := root.ExecuteC()
+	if err == nil {
+		return 0
+	}
+	errw := os.Stderr
+	if g.io != nil {
+		if w, ok := g.io.Err.(*os.File); ok {
+			errw = w
+		}
+	}
+	var msg string
+	code := output.Code(err)
+	var ee *output.ExitError
+	if errors.As(err, &ee) && ee.Err == nil {
+		return code // already reported
+	}
+	if isUsage(err) {
+		code = output.ExitUsage
+		msg = fmt.Sprintf("%s (see '%s --help')", output.OneLine(err), cmd.CommandPath())
+	} else {
+		msg = output.OneLine(err)
+	}
+	if g.io != nil && g.io.Err != nil {
+		fmt.Fprintf(g.io.Err, "obs: %s\n", msg)
+	} else {
+		fmt.Fprintf(errw, "obs: %s\n", msg)
+	}
+	return code
+}
+
+// isUsage recognises cobra's own argument errors, which it does not type.
+func isUsage(err error) bool {
+	s := err.Error()
+	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag",
+		"accepts ", "requires at least", "requires at most", "requires exactly",
+		"received ", "invalid argument", "flag needs an argument", "required flag"} {
+		if strings.Contains(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func main() {
+	g := &globals{}
+	os.Exit(run(os.Args[1:], g))
+}
