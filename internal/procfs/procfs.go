@@ -91,9 +91,17 @@ func parseMapLine(s string) (Mapping, error) {
 		return m, fmt.Errorf("bad inode %q", f[4])
 	}
 	if len(f) > 5 {
-		// The path may contain spaces: take everything after the inode field.
-		idx := strings.Index(s, f[4]) + len(f[4])
-		m.Path = strings.TrimSpace(s[idx:])
+		// The path may contain spaces: take everything after the fifth field.
+		rest := s
+		for i := 0; i < 5; i++ {
+			rest = strings.TrimLeft(rest, " \t")
+			if j := strings.IndexAny(rest, " \t"); j >= 0 {
+				rest = rest[j:]
+			} else {
+				rest = ""
+			}
+		}
+		m.Path = strings.TrimSpace(rest)
 	}
 	return m, nil
 }
