@@ -1,0 +1,326 @@
+// Package pprofx builds pprof profiles (github.com/google/pprof/profile)
+// from symbolized stacks, and reads them back for people: top functions by
+// flat and cumulative value, and folded stacks for flame-graph tools.
+//
+// A Builder deduplicates mappings, locations and functions as stacks are
+// added; adding a stack costs one map lookup per frame. Mappings carry build
+// ids, and locations carry every inlined frame, so `go tool pprof` shows the
+// profile without re-symbolizing.
+package pprofx
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/google/pprof/profile"
+
+	"github.com/obs-toolkit/obs/internal/symtab"
+)
+
+// ValueType names one kind of sample value, e.g. {"cpu", "nanoseconds"}.
+type ValueType struct{ Type, Unit string }
+
+// Loc is one frame of a stack as the sampler saw it.
+type Loc struct {
+	PC      uint64          // run-time address
+	Mapping *symtab.Mapping // nil for kernel or unknown addresses
+	Addr    uint64          // link-time address in Mapping's file
+	Frames  []symtab.Frame  // innermost first; nil when unsymbolized
+	Kernel  bool            // a kernel address
+}
+
+// Builder accumulates samples into a profile.
+type Builder struct {
+	p        *profile.Profile
+	maps     map[*symtab.Mapping]*profile.Mapping
+	kernel   *profile.Mapping
+	locs     map[locKey]*profile.Location
+	funcs    map[funcKey]*profile.Function
+	samples  map[string]*profile.Sample
+	keyBuf   []byte
+	nvals    int
+	unknownM *profile.Mapping
+}
+
+type locKey struct {
+	m  *profile.Mapping
+	pc uint64
+}
+
+type funcKey struct {
+	name, file string
+	start      int
+}
+
+// New starts a profile with the given sample value types; the period type
+// and value say what one sample stands for (e.g. cpu nanoseconds, 1e9/99).
+func New(types []ValueType, period ValueType, periodValue int64, start time.Time) *Builder {
+	p := &profile.Profile{
+		PeriodType: &profile.ValueType{Type: period.Type, Unit: period.Unit},
+		Period:     periodValue,
+		TimeNanos:  start.UnixNano(),
+	}
+	for _, t := range types {
+		p.SampleType = append(p.SampleType, &profile.ValueType{Type: t.Type, Unit: t.Unit})
+	}
+	return &Builder{
+		p:       p,
+		maps:    map[*symtab.Mapping]*profile.Mapping{},
+		locs:    map[locKey]*profile.Location{},
+		funcs:   map[funcKey]*profile.Function{},
+		samples: map[string]*profile.Sample{},
+		nvals:   len(types),
+	}
+}
+
+// Comment adds a comment line to the profile (go tool pprof -comments).
+func (b *Builder) Comment(s string) { b.p.Comments = append(b.p.Comments, s) }
+
+func (b *Builder) mapping(l Loc) *profile.Mapping {
+	if l.Kernel {
+		if b.kernel == nil {
+			b.kernel = b.newMapping(&profile.Mapping{File: "[kernel.kallsyms]", HasFunctions: true})
+		}
+		return b.kernel
+	}
+	if l.Mapping == nil {
+		if b.unknownM == nil {
+			b.unknownM = b.newMapping(&profile.Mapping{File: "[unknown]"})
+		}
+		return b.unknownM
+	}
+	if m, ok := b.maps[l.Mapping]; ok {
+		return m
+	}
+	sm := l.Mapping
+	m := &profile.Mapping{Start: sm.Start, Limit: sm.Limit, Offset: sm.Offset, File: sm.Path, BuildID: sm.BuildID}
+	b.newMapping(m)
+	b.maps[l.Mapping] = m
+	return m
+}
+
+func (b *Builder) newMapping(m *profile.Mapping) *profile.Mapping {
+	m.ID = uint64(len(b.p.Mapping) + 1)
+	b.p.Mapping = append(b.p.Mapping, m)
+	return m
+}
+
+func (b *Builder) function(f symtab.Frame) *profile.Function {
+	k := funcKey{f.Function, f.File, f.StartLine}
+	if fn, ok := b.funcs[k]; ok {
+		return fn
+	}
+	fn := &profile.Function{ID: uint64(len(b.p.Function) + 1), Name: f.Function, SystemName: f.Function,
+		Filename: f.File, StartLine: int64(f.StartLine)}
+	b.p.Function = append(b.p.Function, fn)
+	b.funcs[k] = fn
+	return fn
+}
+
+func (b *Builder) location(l Loc) *profile.Location {
+	m := b.mapping(l)
+	k := locKey{m, l.PC}
+	if loc, ok := b.locs[k]; ok {
+		return loc
+	}
+	loc := &profile.Location{ID: uint64(len(b.p.Location) + 1), Mapping: m, Address: l.PC}
+	frames := l.Frames
+	if len(frames) == 0 {
+		name := fmt.Sprintf("%#x", l.PC)
+		if l.Mapping != nil && l.Mapping.Path != "" {
+			name = fmt.Sprintf("%s+%#x", baseName(l.Mapping.Path), l.Addr)
+		}
+		frames = []symtab.Frame{{Function: name}}
+	}
+	if len(l.Frames) > 0 {
+		m.HasFunctions = true
+	}
+	// pprof lists a location's lines outermost last, like symtab: innermost first.
+	for _, f := range frames {
+		m.HasFilenames = m.HasFilenames || f.File != ""
+		m.HasLineNumbers = m.HasLineNumbers || f.Line != 0
+		m.HasInlineFrames = m.HasInlineFrames || f.Inlined
+		if f.Function == "" {
+			f.Function = "?"
+		}
+		loc.Line = append(loc.Line, profile.Line{Function: b.function(f), Line: int64(f.Line)})
+	}
+	b.p.Location = append(b.p.Location, loc)
+	b.locs[k] = loc
+	return loc
+}
+
+func baseName(p string) string {
+	if i := strings.LastIndexByte(p, '/'); i >= 0 {
+		return p[i+1:]
+	}
+	return p
+}
+
+// Add adds values for one stack, leaf first. Stacks with equal locations
+// and labels are merged.
+func (b *Builder) Add(stack []Loc, values []int64, labels map[string]string, numLabels map[string]int64) {
+	if len(values) != b.nvals {
+		panic(fmt.Sprintf("pprofx: %d values for %d sample types", len(values), b.nvals))
+	}
+	locs := make([]*profile.Location, 0, len(stack))
+	key := b.keyBuf[:0]
+	for _, l := range stack {
+		loc := b.location(l)
+		locs = append(locs, loc)
+		key = fmt.Appendf(key, "%d,", loc.ID)
+	}
+	if len(labels) > 0 || len(numLabels) > 0 {
+		ks := make([]string, 0, len(labels)+len(numLabels))
+		for k, v := range labels {
+			ks = append(ks, k+"="+v)
+		}
+		for k, v := range numLabels {
+			ks = append(ks, fmt.Sprintf("%s#%d", k, v))
+		}
+		sort.Strings(ks)
+		key = append(key, strings.Join(ks, "\x00")...)
+	}
+	b.keyBuf = key
+	if s, ok := b.samples[string(key)]; ok {
+		for i, v := range values {
+			s.Value[i] += v
+		}
+		return
+	}
+	s := &profile.Sample{Location: locs, Value: append([]int64(nil), values...)}
+	for k, v := range labels {
+		if s.Label == nil {
+			s.Label = map[string][]string{}
+		}
+		s.Label[k] = []string{v}
+	}
+	for k, v := range numLabels {
+		if s.NumLabel == nil {
+			s.NumLabel = map[string][]int64{}
+		}
+		s.NumLabel[k] = []int64{v}
+	}
+	b.samples[string(key)] = s
+	b.p.Sample = append(b.p.Sample, s)
+}
+
+// Profile finishes the profile. duration is the wall time it covers.
+func (b *Builder) Profile(duration time.Duration) (*profile.Profile, error) {
+	b.p.DurationNanos = duration.Nanoseconds()
+	if err := b.p.CheckValid(); err != nil {
+		return nil, fmt.Errorf("build profile: %w", err)
+	}
+	return b.p, nil
+}
+
+// TopEntry is one function's share of a profile.
+type TopEntry struct {
+	Function string  `json:"function"`
+	Flat     int64   `json:"flat"`
+	FlatPct  float64 `json:"flat_pct"`
+	Cum      int64   `json:"cum"`
+	CumPct   float64 `json:"cum_pct"`
+}
+
+// Top returns the n functions with the largest flat value of sample type
+// index (all when n <= 0), and the profile's total. A function counts once
+// per sample in Cum even when it recurses; inlined frames count as their own
+// functions, as in `go tool pprof -top`.
+func Top(p *profile.Profile, index, n int) (entries []TopEntry, total int64) {
+	type acc struct{ flat, cum int64 }
+	by := map[string]*acc{}
+	get := func(name string) *acc {
+		a := by[name]
+		if a == nil {
+			a = &acc{}
+			by[name] = a
+		}
+		return a
+	}
+	for _, s := range p.Sample {
+		if index >= len(s.Value) {
+			continue
+		}
+		v := s.Value[index]
+		total += v
+		seen := map[string]bool{}
+		for i, loc := range s.Location {
+			for j, ln := range loc.Line {
+				name := "?"
+				if ln.Function != nil {
+					name = ln.Function.Name
+				}
+				if i == 0 && j == 0 {
+					get(name).flat += v
+				}
+				if !seen[name] {
+					seen[name] = true
+					get(name).cum += v
+				}
+			}
+		}
+	}
+	for name, a := range by {
+		entries = append(entries, TopEntry{Function: name, Flat: a.flat, Cum: a.cum})
+	}
+	for i := range entries {
+		if total != 0 {
+			entries[i].FlatPct = 100 * float64(entries[i].Flat) / float64(total)
+			entries[i].CumPct = 100 * float64(entries[i].Cum) / float64(total)
+		}
+	}
+	sort.Slice(entries, func(i, j int) bool {
+		a, b := entries[i], entries[j]
+		if a.Flat != b.Flat {
+			return a.Flat > b.Flat
+		}
+		if a.Cum != b.Cum {
+			return a.Cum > b.Cum
+		}
+		return a.Function < b.Function
+	})
+	if n > 0 && len(entries) > n {
+		entries = entries[:n]
+	}
+	return entries, total
+}
+
+// WriteFolded writes the profile as folded stacks ("root;...;leaf value"
+// per line, the format of Brendan Gregg's flamegraph.pl and speedscope),
+// for sample type index. Lines are sorted so the output is stable.
+func WriteFolded(w io.Writer, p *profile.Profile, index int) error {
+	sums := map[string]int64{}
+	var names []string
+	for _, s := range p.Sample {
+		if index >= len(s.Value) || s.Value[index] == 0 {
+			continue
+		}
+		names = names[:0]
+		for i := len(s.Location) - 1; i >= 0; i-- {
+			loc := s.Location[i]
+			for j := len(loc.Line) - 1; j >= 0; j-- {
+				name := "?"
+				if f := loc.Line[j].Function; f != nil {
+					name = f.Name
+				}
+				names = append(names, strings.ReplaceAll(name, ";", ":"))
+			}
+		}
+		sums[strings.Join(names, ";")] += s.Value[index]
+	}
+	keys := make([]string, 0, len(sums))
+	for k := range sums {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if _, err := fmt.Fprintf(w, "%s %d\n", k, sums[k]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
