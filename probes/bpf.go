@@ -1,0 +1,543 @@
+package probes
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+
+	"github.com/obs-toolkit/obs/probes/usdt"
+)
+
+// Every program here is built instruction by instruction at run time with
+// cilium/ebpf's asm package: no compiler is needed on the host. Each program
+// is small, loop-free and touches only bounded maps.
+
+// Limits of the in-kernel state.
+const (
+	maxProbes    = 4096  // probe slots in the count/latency arrays
+	maxInflight  = 65536 // entries awaiting their return (LRU: the oldest go first)
+	histBuckets  = 64    // power-of-two buckets
+	histWords    = 68    // buckets, count, sum, max, spare
+	maxCaptures  = 4     // bounded copies per trace event
+	maxStackKeys = 16384 // distinct stacks kept
+)
+
+func ptr(name string) int16 {
+	o, ok := usdt.PtRegsOffset(name)
+	if !ok {
+		panic("unknown register " + name)
+	}
+	return int16(o)
+}
+
+func license() string { return "GPL" }
+
+func newProgram(name string, typ ebpf.ProgramType, insns asm.Instructions) (*ebpf.Program, error) {
+	spec := &ebpf.ProgramSpec{Name: name, Type: typ, Instructions: insns, License: license()}
+	p, err := ebpf.NewProgramWithOptions(spec, ebpf.ProgramOptions{LogSizeStart: 1 << 16})
+	if err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) && os.Getenv("OBS_BPF_DEBUG") != "" {
+			fmt.Fprintf(os.Stderr, "%+v\n%v\n", ve, insns)
+		}
+		return nil, fmt.Errorf("load BPF program %s: %w", name, explainLoad(err))
+	}
+	return p, nil
+}
+
+func explainLoad(err error) error {
+	if errors.Is(err, os.ErrPermission) {
+		return fmt.Errorf("%w (needs root or CAP_BPF+CAP_PERFMON; see 'obs doctor')", err)
+	}
+	return err
+}
+
+func newMap(name string, typ ebpf.MapType, key, value, entries uint32) (*ebpf.Map, error) {
+	m, err := ebpf.NewMap(&ebpf.MapSpec{Name: name, Type: typ, KeySize: key, ValueSize: value, MaxEntries: entries})
+	if err != nil {
+		return nil, fmt.Errorf("create BPF map %s: %w", name, explainLoad(err))
+	}
+	return m, nil
+}
+
+// countProgram adds one to the per-CPU slot named by the attach cookie.
+func countProgram(counts *ebpf.Map) (*ebpf.Program, error) {
+	insns := asm.Instructions{
+		asm.FnGetAttachCookie.Call(), // r1 = ctx already
+		asm.StoreMem(asm.RFP, -4, asm.R0, asm.Word),
+		asm.LoadMapPtr(asm.R1, counts.FD()),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, -4),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, "out"),
+		asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
+		asm.Add.Imm(asm.R1, 1),
+		asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord),
+		asm.Mov.Imm(asm.R0, 0).WithSymbol("out"),
+		asm.Return(),
+	}
+	return newProgram("obs_count", ebpf.Kprobe, insns)
+}
+
+// frameKey emits code that leaves a 16-byte key at fp-16 identifying the
+// current call frame. For Go: (g, g.stack.hi - SP), which survives the
+// runtime moving the stack when it grows, and tells recursive calls apart.
+// For C: (pid_tgid, SP + adj) where adj is 8 at entry (the return address is
+// still pushed) and 0 at a return probe. r6 must hold ctx; r1-r5 clobbered.
+func frameKey(isGo bool, spAdj int32) asm.Instructions {
+	if isGo {
+		return asm.Instructions{
+			asm.LoadMem(asm.R3, asm.R6, ptr("r14"), asm.DWord),
+			asm.StoreMem(asm.RFP, -16, asm.R3, asm.DWord),
+			asm.StoreImm(asm.RFP, -8, 0, asm.DWord),
+			asm.Add.Imm(asm.R3, 8), // &g.stack.hi
+			asm.Mov.Reg(asm.R1, asm.RFP),
+			asm.Add.Imm(asm.R1, -8),
+			asm.Mov.Imm(asm.R2, 8),
+			asm.FnProbeReadUser.Call(),
+			asm.LoadMem(asm.R1, asm.RFP, -8, asm.DWord),
+			asm.LoadMem(asm.R2, asm.R6, ptr("rsp"), asm.DWord),
+			asm.Sub.Reg(asm.R1, asm.R2),
+			asm.StoreMem(asm.RFP, -8, asm.R1, asm.DWord),
+		}
+	}
+	return asm.Instructions{
+		asm.FnGetCurrentPidTgid.Call(),
+		asm.StoreMem(asm.RFP, -16, asm.R0, asm.DWord),
+		asm.LoadMem(asm.R1, asm.R6, ptr("rsp"), asm.DWord),
+		asm.Add.Imm(asm.R1, spAdj),
+		asm.StoreMem(asm.RFP, -8, asm.R1, asm.DWord),
+	}
+}
+
+// latencyEntryProgram records the entry time under the frame key.
+func latencyEntryProgram(starts *ebpf.Map, isGo bool) (*ebpf.Program, error) {
+	insns := asm.Instructions{asm.Mov.Reg(asm.R6, asm.R1)}
+	insns = append(insns, frameKey(isGo, 8)...)
+	insns = append(insns,
+		asm.FnKtimeGetNs.Call(),
+		asm.StoreMem(asm.RFP, -24, asm.R0, asm.DWord),
+		asm.LoadMapPtr(asm.R1, starts.FD()),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, -16),
+		asm.Mov.Reg(asm.R3, asm.RFP),
+		asm.Add.Imm(asm.R3, -24),
+		asm.Mov.Imm(asm.R4, 0), // BPF_ANY
+		asm.FnMapUpdateElem.Call(),
+		asm.Mov.Imm(asm.R0, 0),
+		asm.Return(),
+	)
+	return newProgram("obs_lat_entry", ebpf.Kprobe, insns)
+}
+
+// latencyReturnProgram finds the frame's entry time, deletes it, and adds
+// the elapsed time to the histogram of the probe named by the cookie.
+func latencyReturnProgram(starts, hist *ebpf.Map, isGo bool) (*ebpf.Program, error) {
+	insns := asm.Instructions{
+		asm.Mov.Reg(asm.R6, asm.R1),
+		asm.FnGetAttachCookie.Call(),
+		asm.Mov.Reg(asm.R8, asm.R0),
+	}
+	insns = append(insns, frameKey(isGo, 0)...)
+	insns = append(insns,
+		asm.LoadMapPtr(asm.R1, starts.FD()),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, -16),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, "out"),
+		asm.LoadMem(asm.R7, asm.R0, 0, asm.DWord),
+		asm.LoadMapPtr(asm.R1, starts.FD()),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, -16),
+		asm.FnMapDeleteElem.Call(),
+		asm.FnKtimeGetNs.Call(),
+		asm.Sub.Reg(asm.R0, asm.R7),
+		asm.Mov.Reg(asm.R7, asm.R0), // r7 = elapsed ns
+	)
+	insns = append(insns, log2(asm.R9, asm.R7, asm.R1)...)
+	insns = append(insns,
+		asm.StoreMem(asm.RFP, -20, asm.R8, asm.Word),
+		asm.LoadMapPtr(asm.R1, hist.FD()),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, -20),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, "out"),
+		// count, sum, max
+		asm.LoadMem(asm.R1, asm.R0, histBuckets*8, asm.DWord),
+		asm.Add.Imm(asm.R1, 1),
+		asm.StoreMem(asm.R0, histBuckets*8, asm.R1, asm.DWord),
+		asm.LoadMem(asm.R1, asm.R0, histBuckets*8+8, asm.DWord),
+		asm.Add.Reg(asm.R1, asm.R7),
+		asm.StoreMem(asm.R0, histBuckets*8+8, asm.R1, asm.DWord),
+		asm.LoadMem(asm.R1, asm.R0, histBuckets*8+16, asm.DWord),
+		asm.JGE.Reg(asm.R1, asm.R7, "nomax"),
+		asm.StoreMem(asm.R0, histBuckets*8+16, asm.R7, asm.DWord),
+		asm.And.Imm(asm.R9, histBuckets-1).WithSymbol("nomax"),
+		asm.LSh.Imm(asm.R9, 3),
+		asm.Add.Reg(asm.R0, asm.R9),
+		asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
+		asm.Add.Imm(asm.R1, 1),
+		asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord),
+		asm.Mov.Imm(asm.R0, 0).WithSymbol("out"),
+		asm.Return(),
+	)
+	return newProgram("obs_lat_ret", ebpf.Kprobe, insns)
+}
+
+var labelSeq int
+
+func label(s string) string {
+	labelSeq++
+	return fmt.Sprintf("%s_%d", s, labelSeq)
+}
+
+// log2 sets dst = floor(log2(src)) (0 for src 0 or 1), by halving search;
+// tmp is clobbered, src is kept.
+func log2(dst, src, tmp asm.Register) asm.Instructions {
+	insns := asm.Instructions{asm.Mov.Imm(dst, 0)}
+	v := asm.R5
+	insns = append(insns, asm.Mov.Reg(v, src))
+	for _, sh := range []int32{32, 16, 8, 4, 2, 1} {
+		skip := label("lg")
+		insns = append(insns,
+			asm.Mov.Reg(tmp, v),
+			asm.RSh.Imm(tmp, sh),
+			asm.JEq.Imm(tmp, 0, skip),
+			asm.Mov.Reg(v, tmp),
+			asm.Add.Imm(dst, sh),
+			asm.Mov.Reg(tmp, tmp).WithSymbol(skip),
+		)
+	}
+	return insns
+}
+
+// Trace events, as written into the ring buffer.
+const (
+	evTime    = 0
+	evPidTgid = 8
+	evCookie  = 16
+	evG       = 24
+	evGoid    = 32
+	evWords   = 40 // 9 words: arguments by plan
+	nWords    = 9
+	evCapLen  = evWords + nWords*8 // 4 x u32 copied lengths
+	evData    = evCapLen + maxCaptures*4
+)
+
+// eventSize is the fixed event size for a capture size.
+func eventSize(capSize int) int { return evData + maxCaptures*capSize }
+
+// wordSrc is where one of an event's nine words comes from.
+type wordSrc struct {
+	kind   int   // 0 unused, 1 register, 2 memory at register+disp
+	regOff int16 // pt_regs offset
+	disp   int32
+	size   int32 // bytes to read for memory
+}
+
+const (
+	srcNone = iota
+	srcReg
+	srcMem
+)
+
+// capture is a bounded copy of user memory into the event.
+type capture struct {
+	ptrWord  int   // index of the word holding the pointer
+	lenWord  int   // index of the word holding the element count (-1: C string)
+	elemSize int32 // bytes per element
+}
+
+// tracePlan is what one trace program reads.
+type tracePlan struct {
+	words    [nWords]wordSrc
+	captures []capture
+	goidOff  int64 // offset of goid in runtime.g, -1 when not Go or unknown
+	isGo     bool
+	capSize  int
+}
+
+// traceProgram writes one event per hit into the ring buffer; when the
+// buffer is full it counts a lost event instead.
+func traceProgram(rb, lost *ebpf.Map, plan tracePlan) (*ebpf.Program, error) {
+	size := int32(eventSize(plan.capSize))
+	insns := asm.Instructions{
+		asm.Mov.Reg(asm.R6, asm.R1),
+		asm.FnGetAttachCookie.Call(),
+		asm.Mov.Reg(asm.R8, asm.R0),
+		asm.LoadMapPtr(asm.R1, rb.FD()),
+		asm.Mov.Imm(asm.R2, size),
+		asm.Mov.Imm(asm.R3, 0),
+		asm.FnRingbufReserve.Call(),
+		asm.JEq.Imm(asm.R0, 0, "lost"),
+		asm.Mov.Reg(asm.R7, asm.R0),
+		asm.StoreMem(asm.R7, evCookie, asm.R8, asm.DWord),
+		asm.FnKtimeGetNs.Call(),
+		asm.StoreMem(asm.R7, evTime, asm.R0, asm.DWord),
+		asm.FnGetCurrentPidTgid.Call(),
+		asm.StoreMem(asm.R7, evPidTgid, asm.R0, asm.DWord),
+		asm.StoreImm(asm.R7, evGoid, 0, asm.DWord),
+	}
+	if plan.isGo {
+		insns = append(insns,
+			asm.LoadMem(asm.R3, asm.R6, ptr("r14"), asm.DWord),
+			asm.StoreMem(asm.R7, evG, asm.R3, asm.DWord),
+		)
+		if plan.goidOff > 0 {
+			insns = append(insns,
+				asm.Add.Imm(asm.R3, int32(plan.goidOff)),
+				asm.Mov.Reg(asm.R1, asm.R7),
+				asm.Add.Imm(asm.R1, evGoid),
+				asm.Mov.Imm(asm.R2, 8),
+				asm.FnProbeReadUser.Call(),
+			)
+		}
+	} else {
+		insns = append(insns, asm.StoreImm(asm.R7, evG, 0, asm.DWord))
+	}
+	for i, w := range plan.words {
+		off := int16(evWords + 8*i)
+		switch w.kind {
+		case srcReg:
+			insns = append(insns,
+				asm.LoadMem(asm.R1, asm.R6, w.regOff, asm.DWord),
+				asm.StoreMem(asm.R7, off, asm.R1, asm.DWord))
+		case srcMem:
+			insns = append(insns,
+				asm.StoreImm(asm.R7, off, 0, asm.DWord),
+				asm.LoadMem(asm.R3, asm.R6, w.regOff, asm.DWord),
+				asm.Add.Imm(asm.R3, w.disp),
+				asm.Mov.Reg(asm.R1, asm.R7),
+				asm.Add.Imm(asm.R1, int32(off)),
+				asm.Mov.Imm(asm.R2, w.size),
+				asm.FnProbeReadUser.Call())
+		default:
+			insns = append(insns, asm.StoreImm(asm.R7, off, 0, asm.DWord))
+		}
+	}
+	for j := 0; j < maxCaptures; j++ {
+		lenOff := int16(evCapLen + 4*j)
+		if j >= len(plan.captures) {
+			insns = append(insns, asm.StoreImm(asm.R7, lenOff, 0, asm.Word))
+			continue
+		}
+		c := plan.captures[j]
+		dataOff := int32(evData + j*plan.capSize)
+		if c.lenWord < 0 {
+			// C string: bpf_probe_read_user_str returns the copied length.
+			insns = append(insns,
+				asm.Mov.Reg(asm.R1, asm.R7),
+				asm.Add.Imm(asm.R1, dataOff),
+				asm.Mov.Imm(asm.R2, int32(plan.capSize)),
+				asm.LoadMem(asm.R3, asm.R7, int16(evWords+8*c.ptrWord), asm.DWord),
+				asm.FnProbeReadUserStr.Call(),
+				asm.StoreMem(asm.R7, lenOff, asm.R0, asm.Word))
+			continue
+		}
+		clamp := label("clamp")
+		insns = append(insns,
+			asm.LoadMem(asm.R2, asm.R7, int16(evWords+8*c.lenWord), asm.DWord),
+			asm.Mul.Imm(asm.R2, c.elemSize),
+			asm.JLE.Imm(asm.R2, int32(plan.capSize), clamp),
+			asm.Mov.Imm(asm.R2, int32(plan.capSize)),
+			asm.StoreMem(asm.R7, lenOff, asm.R2, asm.Word).WithSymbol(clamp),
+			asm.Mov.Reg(asm.R1, asm.R7),
+			asm.Add.Imm(asm.R1, dataOff),
+			asm.LoadMem(asm.R3, asm.R7, int16(evWords+8*c.ptrWord), asm.DWord),
+			asm.FnProbeReadUser.Call())
+	}
+	insns = append(insns,
+		asm.Mov.Reg(asm.R1, asm.R7),
+		asm.Mov.Imm(asm.R2, 0),
+		asm.FnRingbufSubmit.Call(),
+		asm.Mov.Imm(asm.R0, 0),
+		asm.Return(),
+	)
+	insns = append(insns, bumpCounter(lost, 0, "lost")...)
+	return newProgram("obs_trace", ebpf.Kprobe, insns)
+}
+
+// bumpCounter increments per-CPU array slot idx; the first instruction
+// carries sym.
+func bumpCounter(m *ebpf.Map, idx int32, sym string) asm.Instructions {
+	return asm.Instructions{
+		asm.StoreImm(asm.RFP, -4, int64(idx), asm.Word).WithSymbol(sym),
+		asm.LoadMapPtr(asm.R1, m.FD()),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, -4),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, sym+"_out"),
+		asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
+		asm.Add.Imm(asm.R1, 1),
+		asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord),
+		asm.Mov.Imm(asm.R0, 0).WithSymbol(sym + "_out"),
+		asm.Return(),
+	}
+}
+
+// stackKey is the key of the stacks map: probe, process and stack id.
+type stackKey struct {
+	Probe   uint32
+	Tgid    uint32
+	StackID int32
+	_       uint32
+}
+
+// stacksProgram counts (probe, tgid, user stack id) in a bounded hash; a
+// stack that could not be taken or a full map is counted in errs.
+func stacksProgram(stackMap, counts, errs *ebpf.Map) (*ebpf.Program, error) {
+	insns := asm.Instructions{
+		asm.Mov.Reg(asm.R6, asm.R1),
+		asm.FnGetAttachCookie.Call(),
+		asm.StoreMem(asm.RFP, -16, asm.R0, asm.Word),
+		asm.FnGetCurrentPidTgid.Call(),
+		asm.RSh.Imm(asm.R0, 32),
+		asm.StoreMem(asm.RFP, -12, asm.R0, asm.Word),
+		asm.StoreImm(asm.RFP, -4, 0, asm.Word),
+		asm.Mov.Reg(asm.R1, asm.R6),
+		asm.LoadMapPtr(asm.R2, stackMap.FD()),
+		asm.Mov.Imm(asm.R3, 1<<8), // BPF_F_USER_STACK
+		asm.FnGetStackid.Call(),
+		asm.JSLT.Imm(asm.R0, 0, "err"),
+		asm.StoreMem(asm.RFP, -8, asm.R0, asm.Word),
+		asm.LoadMapPtr(asm.R1, counts.FD()),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, -16),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, "new"),
+		asm.Mov.Imm(asm.R1, 1),
+		asm.StoreXAdd(asm.R0, asm.R1, asm.DWord),
+		asm.Mov.Imm(asm.R0, 0),
+		asm.Return(),
+		asm.StoreImm(asm.RFP, -24, 1, asm.DWord).WithSymbol("new"),
+		asm.LoadMapPtr(asm.R1, counts.FD()),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, -16),
+		asm.Mov.Reg(asm.R3, asm.RFP),
+		asm.Add.Imm(asm.R3, -24),
+		asm.Mov.Imm(asm.R4, 1), // BPF_NOEXIST
+		asm.FnMapUpdateElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, "done"),
+		asm.Ja.Label("err"),
+		asm.Mov.Imm(asm.R0, 0).WithSymbol("done"),
+		asm.Return(),
+	}
+	insns = append(insns, bumpCounter(errs, 0, "err")...)
+	return newProgram("obs_stacks", ebpf.Kprobe, insns)
+}
+
+// Syscall statistics per syscall number, per CPU: count, errors, total ns,
+// max ns, then a power-of-two histogram.
+const (
+	maxSyscalls = 512
+	scWords     = 4 + histBuckets
+)
+
+// syscallPrograms builds the raw_syscalls sys_enter and sys_exit programs.
+// Only threads of tgid are timed (every process when tgid is 0).
+func syscallPrograms(starts, stats *ebpf.Map, tgid uint32) (enter, exit *ebpf.Program, err error) {
+	filter := func() asm.Instructions {
+		if tgid == 0 {
+			return nil
+		}
+		return asm.Instructions{
+			asm.Mov.Reg(asm.R1, asm.R7),
+			asm.RSh.Imm(asm.R1, 32),
+			asm.JNE.Imm(asm.R1, int32(tgid), "out"),
+		}
+	}
+	// sys_enter(struct pt_regs *regs, long id): starts[pid_tgid] = {ts, id}
+	ein := asm.Instructions{
+		asm.Mov.Reg(asm.R6, asm.R1),
+		asm.FnGetCurrentPidTgid.Call(),
+		asm.Mov.Reg(asm.R7, asm.R0),
+	}
+	ein = append(ein, filter()...)
+	ein = append(ein,
+		asm.StoreMem(asm.RFP, -8, asm.R7, asm.DWord),
+		asm.LoadMem(asm.R1, asm.R6, 8, asm.DWord),
+		asm.StoreMem(asm.RFP, -16, asm.R1, asm.DWord),
+		asm.FnKtimeGetNs.Call(),
+		asm.StoreMem(asm.RFP, -24, asm.R0, asm.DWord),
+		asm.LoadMapPtr(asm.R1, starts.FD()),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, -8),
+		asm.Mov.Reg(asm.R3, asm.RFP),
+		asm.Add.Imm(asm.R3, -24),
+		asm.Mov.Imm(asm.R4, 0),
+		asm.FnMapUpdateElem.Call(),
+		asm.Mov.Imm(asm.R0, 0).WithSymbol("out"),
+		asm.Return(),
+	)
+	enter, err = newProgram("obs_sys_enter", ebpf.RawTracepoint, ein)
+	if err != nil {
+		return nil, nil, err
+	}
+	// sys_exit(struct pt_regs *regs, long ret)
+	xin := asm.Instructions{
+		asm.Mov.Reg(asm.R6, asm.R1),
+		asm.FnGetCurrentPidTgid.Call(),
+		asm.Mov.Reg(asm.R7, asm.R0),
+	}
+	xin = append(xin, filter()...)
+	xin = append(xin,
+		asm.StoreMem(asm.RFP, -8, asm.R7, asm.DWord),
+		asm.LoadMapPtr(asm.R1, starts.FD()),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, -8),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, "out"),
+		asm.LoadMem(asm.R8, asm.R0, 0, asm.DWord), // start ts
+		asm.LoadMem(asm.R1, asm.R0, 8, asm.DWord), // syscall id
+		asm.StoreMem(asm.RFP, -12, asm.R1, asm.Word),
+		asm.LoadMapPtr(asm.R1, starts.FD()),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, -8),
+		asm.FnMapDeleteElem.Call(),
+		asm.LoadMem(asm.R1, asm.RFP, -12, asm.Word),
+		asm.JGE.Imm(asm.R1, maxSyscalls, "out"),
+		asm.FnKtimeGetNs.Call(),
+		asm.Sub.Reg(asm.R0, asm.R8),
+		asm.Mov.Reg(asm.R8, asm.R0), // r8 = elapsed
+	)
+	xin = append(xin, log2(asm.R9, asm.R8, asm.R1)...)
+	xin = append(xin,
+		asm.LoadMapPtr(asm.R1, stats.FD()),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, -12),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, "out"),
+		asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
+		asm.Add.Imm(asm.R1, 1),
+		asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord),
+		asm.LoadMem(asm.R1, asm.R6, 8, asm.DWord), // ret
+		asm.JSGE.Imm(asm.R1, 0, "ok"),
+		asm.JSLT.Imm(asm.R1, -4095, "ok"),
+		asm.LoadMem(asm.R1, asm.R0, 8, asm.DWord),
+		asm.Add.Imm(asm.R1, 1),
+		asm.StoreMem(asm.R0, 8, asm.R1, asm.DWord),
+		asm.LoadMem(asm.R1, asm.R0, 16, asm.DWord).WithSymbol("ok"),
+		asm.Add.Reg(asm.R1, asm.R8),
+		asm.StoreMem(asm.R0, 16, asm.R1, asm.DWord),
+		asm.LoadMem(asm.R1, asm.R0, 24, asm.DWord),
+		asm.JGE.Reg(asm.R1, asm.R8, "nomax"),
+		asm.StoreMem(asm.R0, 24, asm.R8, asm.DWord),
+		asm.And.Imm(asm.R9, histBuckets-1).WithSymbol("nomax"),
+		asm.LSh.Imm(asm.R9, 3),
+		asm.Add.Reg(asm.R0, asm.R9),
+		asm.LoadMem(asm.R1, asm.R0, 32, asm.DWord),
+		asm.Add.Imm(asm.R1, 1),
+		asm.StoreMem(asm.R0, 32, asm.R1, asm.DWord),
+		asm.Mov.Imm(asm.R0, 0).WithSymbol("out"),
+		asm.Return(),
+	)
+	exit, err = newProgram("obs_sys_exit", ebpf.RawTracepoint, xin)
+	if err != nil {
+		enter.Close()
+		return nil, nil, err
+	}
+	return enter, exit, nil
+}

@@ -1,0 +1,114 @@
+// Command gofixture is the probe tests' target. It prints "ready", waits
+// for a line on stdin, runs the chosen workload, prints "done <result>" and
+// waits for stdin to close before exiting.
+//
+//	gofixture calls N      call main.work N times
+//	gofixture sleep N MS   call main.sleepy N times, each sleeping MS ms
+//	gofixture grow N       N goroutines each recursing deeply through main.grow
+//	gofixture loop         call main.work forever (until killed)
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+//go:noinline
+func work(name string, n int, tags []int) int {
+	return mix(len(name), n) + len(tags)
+}
+
+//go:noinline
+func mix(a, b int) int { return a ^ b }
+
+//go:noinline
+func sleepy(ms int) int {
+	time.Sleep(time.Duration(ms) * time.Millisecond)
+	return ms
+}
+
+// grow recurses with a large frame so goroutine stacks are copied to bigger
+// ones many times while calls are in flight.
+//
+//go:noinline
+func grow(depth int, label string) (int, string) {
+	var pad [512]byte
+	pad[depth%512] = byte(depth)
+	if depth == 0 {
+		return int(pad[0]), label
+	}
+	n, s := grow(depth-1, label)
+	return n + int(pad[depth%512]), s
+}
+
+//go:noinline
+func inlinable(x int) int { return x * 2 }
+
+func small(x int) int { return x + 1 }
+
+var sink int
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: gofixture calls|sleep|grow|loop ...")
+		os.Exit(2)
+	}
+	arg := func(i, def int) int {
+		if len(os.Args) > i {
+			v, err := strconv.Atoi(os.Args[i])
+			if err == nil {
+				return v
+			}
+		}
+		return def
+	}
+	in := bufio.NewReader(os.Stdin)
+	fmt.Println("ready")
+	if os.Args[1] != "loop" {
+		in.ReadString('\n')
+	}
+	result := 0
+	switch os.Args[1] {
+	case "calls":
+		n := arg(2, 100)
+		for i := 0; i < n; i++ {
+			result += work("hello-"+strconv.Itoa(i%10), i, []int{i, 2, 3})
+		}
+	case "sleep":
+		n, ms := arg(2, 5), arg(3, 20)
+		for i := 0; i < n; i++ {
+			result += sleepy(ms)
+		}
+	case "grow":
+		n := arg(2, 50)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				r, s := grow(200+i%50, "g"+strconv.Itoa(i))
+				mu.Lock()
+				result += r + len(s)
+				mu.Unlock()
+			}(i)
+		}
+		wg.Wait()
+	case "loop":
+		go func() { in.ReadString('\n'); os.Exit(0) }()
+		for i := 0; ; i++ {
+			sink += work("loop", i, nil) + small(i) + inlinable(i)
+		}
+	default:
+		fmt.Fprintln(os.Stderr, "unknown mode", os.Args[1])
+		os.Exit(2)
+	}
+	fmt.Println("done", result)
+	rest, _ := in.ReadString('\n')
+	_ = strings.TrimSpace(rest)
+}
