@@ -45,8 +45,8 @@ func (a *Agent) addBuiltins() {
 			impact: "setting it: a low limit makes the GC run much more often", mutates: true, fn: cmdMemlimit},
 		{name: "loglevel", usage: "[LEVEL]", help: "print, or set, the service's log level (DEBUG, INFO, WARN, ERROR, or e.g. INFO+2)",
 			impact: "setting it: DEBUG may multiply log volume", mutates: true, fn: a.cmdLoglevel},
-		{name: "vars", help: "every exposed value and expvar variable, one per line as JSON",
-			impact: "reads every value (expvar's memstats stops the world briefly)", fn: a.cmdVars},
+		{name: "vars", help: "every exposed value and expvar variable (but memstats), one per line as JSON",
+			impact: "reads every value (calls the exposed functions)", fn: a.cmdVars},
 		{name: "get", usage: "NAME", help: "one exposed value (or expvar variable) as indented JSON",
 			impact: "reads the value (calls it, if it is a function)", fn: a.cmdGet},
 		{name: "eval", usage: "EXPR", help: "evaluate an expr-lang expression over the exposed values (read-only), e.g. stats.hits / stats.total",
@@ -506,6 +506,12 @@ func (a *Agent) cmdVars(_ context.Context, args []string, w io.Writer) error {
 	}
 	var lines []string
 	expvar.Do(func(kv expvar.KeyValue) {
+		if kv.Key == "memstats" {
+			// Hundreds of numbers, and a stop-the-world: the memstats
+			// command shows them readably.
+			lines = append(lines, "expvar.memstats (see the memstats command)")
+			return
+		}
 		var c bytes.Buffer
 		if json.Compact(&c, []byte(kv.Value.String())) != nil {
 			c.Reset()

@@ -16,10 +16,10 @@ import (
 
 // Budgets of the eval command.
 const (
-	evalMaxExpr   = 4096      // bytes of expression text
-	evalMaxNodes  = 2000      // parsed nodes
-	evalMemory    = 200_000   // expr-lang memory units (elements of ranges, maps, built strings)
-	evalMaxResult = 1 << 20   // bytes of JSON result
+	evalMaxExpr   = 4096    // bytes of expression text
+	evalMaxNodes  = 2000    // parsed nodes
+	evalMemory    = 200_000 // expr-lang memory units (elements of ranges, maps, built strings)
+	evalMaxResult = 1 << 20 // bytes of JSON result
 	evalTimeout   = time.Second
 )
 
