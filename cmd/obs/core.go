@@ -1,0 +1,316 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/obs-toolkit/obs/internal/output"
+	"github.com/obs-toolkit/obs/postmortem"
+)
+
+func init() { register(newCoreCmd) }
+
+func newCoreCmd(g *globals) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "core",
+		Short: "Post-mortem analysis of Go core dumps: crash, goroutines, leaks, heap",
+		Long: `Post-mortem analysis of Linux core dumps of Go programs.
+
+The executable is found from the core's NT_FILE note unless --exe is given.
+Non-Go cores still get signal, threads and mappings from 'obs core info'.`,
+	}
+	c.AddCommand(newCoreInfoCmd(g), newCoreGoroutinesCmd(g))
+	return c
+}
+
+// openCore opens a core for a command, turning failures into one line.
+func openCore(path, exe string) (*postmortem.Core, error) {
+	c, err := postmortem.Open(path, postmortem.Options{Exe: exe})
+	if err != nil {
+		return nil, output.Failf("open core %s: %v", path, err)
+	}
+	return c, nil
+}
+
+func needGo(c *postmortem.Core) error {
+	if c.GoErr != nil {
+		return output.Failf("%s: %v", c.Path, c.GoErr)
+	}
+	return nil
+}
+
+func fmtBytes(n uint64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+func fmtWait(d time.Duration) string {
+	if d < 0 {
+		return "-"
+	}
+	return d.Round(time.Millisecond).String()
+}
+
+func newCoreInfoCmd(g *globals) *cobra.Command {
+	var exe string
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "info CORE",
+		Short: "What crashed and why: signal, panic, crashing stack, build, threads, memory",
+		Long: `Summarise a core: the signal and fault address, the panic message and value
+(or fatal error), the crashing goroutine's stack with arguments, Go version and
+build info, threads, uptime, memory totals and Go heap statistics.
+
+--json fields: core, core_bytes, exe, pid, command, signal{number,name,code,addr,
+has_addr,sender_pid,pc}, go_signal (the signal the runtime turned into a panic),
+panic{kind,message,value,type,goroutine}, crashing_goroutine{id,status,
+wait_reason,frames[{func,file,line,pc,args[{name,type,value}]}],created_by},
+go_version, build{path,module,version,vcs_revision,vcs_time,vcs_modified,
+settings,deps}, threads[{tid,pc,func,signal,cpu_ns}], memory{mappings,
+mapped_bytes,dumped_bytes,resident_bytes,file_mappings,file_bytes},
+heap{in_use_bytes,live_bytes,marked_bytes,gc_cycles,last_gc}, goroutines,
+uptime_ns, clock_basis, go_error, warnings.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			core, err := openCore(args[0], exe)
+			if err != nil {
+				return err
+			}
+			defer core.Close()
+			in, err := core.Info()
+			if err != nil {
+				return output.Failf("%s: %v", args[0], err)
+			}
+			io := g.IO()
+			if asJSON {
+				return io.JSON(in)
+			}
+			printInfo(io, in)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&exe, "exe", "", "the executable (default: from the core's NT_FILE note)")
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
+}
+
+func printInfo(io *output.IO, in *postmortem.Info) {
+	io.Printf("core      %s (%s), pid %d, %s\n", in.Core, fmtBytes(uint64(in.CoreBytes)), in.PID, in.Command)
+	if in.Exe != "" {
+		io.Printf("exe       %s\n", in.Exe)
+	}
+	if s := in.Signal; s != nil {
+		io.Printf("signal    %s", io.Paint(output.Red, s.Name))
+		if s.HasAddr {
+			io.Printf(" at address %#x", s.Addr)
+		} else if s.Sender != 0 {
+			io.Printf(" sent by pid %d", s.Sender)
+		}
+		io.Printf(" (code %d, pc %#x)\n", s.Code, s.PC)
+	}
+	if s := in.GoSignal; s != nil {
+		io.Printf("go signal %s at address %#x, pc %#x (turned into a panic by the runtime)\n", s.Name, s.Addr, s.PC)
+	}
+	if p := in.Panic; p != nil {
+		io.Printf("%-9s %s\n", p.Kind, io.Paint(output.Bold, p.Message))
+		if p.Value != "" {
+			io.Printf("value     %s\n", p.Value)
+		}
+	}
+	if in.GoVersion != "" {
+		io.Printf("go        %s\n", in.GoVersion)
+	}
+	if b := in.Build; b != nil {
+		io.Printf("module    %s %s", b.Module, b.Version)
+		if b.Revision != "" {
+			rev := b.Revision
+			if len(rev) > 12 {
+				rev = rev[:12]
+			}
+			if b.Modified {
+				rev += "+dirty"
+			}
+			io.Printf(" (vcs %s %s)", rev, b.Time)
+		}
+		io.Printf(", %d deps\n", b.Deps)
+		var keys []string
+		for k, v := range b.Settings {
+			if !strings.HasPrefix(k, "vcs") && v != "" {
+				keys = append(keys, k+"="+v)
+			}
+		}
+		if len(keys) > 0 {
+			sortStrings(keys)
+			io.Printf("build     %s\n", strings.Join(keys, " "))
+		}
+	}
+	if in.Uptime > 0 {
+		io.Printf("uptime    %s (%s)\n", in.Uptime.Round(time.Millisecond), in.ClockBasis)
+	}
+	m := in.Memory
+	io.Printf("memory    %d mappings, %s mapped, %s dumped, %s resident, %d file mappings (%s)\n",
+		m.Mappings, fmtBytes(m.Mapped), fmtBytes(m.Dumped), fmtBytes(m.Resident), m.Files, fmtBytes(m.FileBytes))
+	if h := in.Heap; h != nil {
+		io.Printf("go heap   %s in use spans, %s live, %s marked at last GC, %d GC cycles\n",
+			fmtBytes(h.InUse), fmtBytes(h.Live), fmtBytes(h.Marked), h.GCCycles)
+	}
+	if in.Goroutines > 0 {
+		io.Printf("goroutines %d\n", in.Goroutines)
+	}
+	io.Printf("threads   %d\n", len(in.Threads))
+	t := output.NewTable("TID", "PC", "FUNCTION", "SIGNAL", "CPU").AlignRight(4)
+	for _, th := range in.Threads {
+		sig := ""
+		if th.Signal != 0 {
+			sig = fmt.Sprint(th.Signal)
+		}
+		t.Row(th.TID, fmt.Sprintf("%#x", th.PC), th.Func, sig, th.CPU.Round(time.Millisecond))
+	}
+	t.Render(io)
+	if cg := in.Crashing; cg != nil {
+		io.Printf("\ncrashing goroutine %d [%s]:\n", cg.ID, cg.Status)
+		printFrames(io, cg.Frames, true)
+		if cg.CreatedBy != nil {
+			io.Printf("created by %s\n    %s:%d\n", cg.CreatedBy.Func, cg.CreatedBy.File, cg.CreatedBy.Line)
+		}
+	}
+	if in.GoError != "" {
+		io.Printf("\nno Go analysis: %s\n", in.GoError)
+	}
+	for _, w := range in.Warnings {
+		io.Warnf("%s", w)
+	}
+}
+
+func sortStrings(s []string) {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+}
+
+func printFrames(io *output.IO, frames []postmortem.Frame, args bool) {
+	for _, f := range frames {
+		if args && len(f.Args) > 0 {
+			var as []string
+			for _, a := range f.Args {
+				as = append(as, a.Name+"="+a.Value)
+			}
+			io.Printf("%s(%s)\n", f.Func, strings.Join(as, ", "))
+		} else {
+			io.Printf("%s\n", f.Func)
+		}
+		io.Printf("    %s:%d\n", f.File, f.Line)
+	}
+}
+
+func newCoreGoroutinesCmd(g *globals) *cobra.Command {
+	var exe, fn, state string
+	var asJSON, all bool
+	c := &cobra.Command{
+		Use:   "goroutines CORE",
+		Short: "Goroutines bucketed by identical stack and state, biggest first",
+		Long: `List goroutines bucketed by identical stack, status, wait reason, creator and
+pprof labels (like mdb's ::stacks or panicparse), biggest buckets first.
+--all lists every goroutine on its own. --func keeps goroutines with a frame
+whose function contains the text; --state keeps those whose status or wait
+reason contains it (e.g. "chan receive", "select", "running").
+
+Longest wait is known only for goroutines a GC saw waiting (the runtime
+stamps the wait start during GC); '-' otherwise.
+
+--json: {goroutines, buckets[{count,status,wait_reason,longest_wait_ns,
+frames[{func,file,line,pc}],created_by,labels,ids,system}]}; with --all,
+{goroutines[{id,addr,status,wait_reason,wait_ns,frames,created_by,parent_id,
+labels,thread,system}]}.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			core, err := openCore(args[0], exe)
+			if err != nil {
+				return err
+			}
+			defer core.Close()
+			if err := needGo(core); err != nil {
+				return err
+			}
+			gs, err := core.Goroutines(postmortem.GoroutineOptions{})
+			if err != nil {
+				return output.Failf("%s: %v", args[0], err)
+			}
+			total := len(gs)
+			gs = postmortem.Filter(gs, fn, state)
+			io := g.IO()
+			if all {
+				if asJSON {
+					return io.JSON(map[string]any{"goroutines": gs})
+				}
+				for _, gr := range gs {
+					io.Printf("goroutine %d [%s", gr.ID, gr.Status)
+					if gr.WaitReason != "" {
+						io.Printf(", %s", gr.WaitReason)
+					}
+					if gr.Wait >= 0 {
+						io.Printf(", %s", fmtWait(gr.Wait))
+					}
+					io.Printf("]:\n")
+					printFrames(io, gr.Frames, false)
+					if gr.CreatedBy != nil {
+						io.Printf("created by %s in goroutine %d\n    %s:%d\n", gr.CreatedBy.Func, gr.ParentID, gr.CreatedBy.File, gr.CreatedBy.Line)
+					}
+					io.Printf("\n")
+				}
+				return nil
+			}
+			bs := postmortem.BucketGoroutines(gs)
+			if asJSON {
+				return io.JSON(map[string]any{"goroutines": len(gs), "buckets": bs})
+			}
+			io.Printf("%d goroutines in %d buckets", len(gs), len(bs))
+			if len(gs) != total {
+				io.Printf(" (%d of %d match the filters)", len(gs), total)
+			}
+			io.Printf("\n")
+			t := output.NewTable("COUNT", "STATE", "LONGEST WAIT", "TOP", "CREATED BY").AlignRight(0)
+			for _, b := range bs {
+				st := b.Status
+				if b.WaitReason != "" {
+					st += ": " + b.WaitReason
+				}
+				by := ""
+				if b.CreatedBy != nil {
+					by = b.CreatedBy.Func
+				}
+				top := b.Top()
+				t.Row(b.Count, st, fmtWait(b.LongestWait), fmt.Sprintf("%s %s:%d", top.Func, shortFile(top.File), top.Line), by)
+			}
+			t.Render(io)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&exe, "exe", "", "the executable (default: from the core's NT_FILE note)")
+	c.Flags().StringVar(&fn, "func", "", "keep goroutines with a frame whose function contains this")
+	c.Flags().StringVar(&state, "state", "", "keep goroutines whose status or wait reason contains this")
+	c.Flags().BoolVar(&all, "all", false, "list every goroutine instead of buckets")
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
+}
+
+func shortFile(f string) string {
+	if i := strings.LastIndex(f, "/"); i >= 0 {
+		if j := strings.LastIndex(f[:i], "/"); j >= 0 {
+			return f[j+1:]
+		}
+	}
+	return f
+}

@@ -1,0 +1,152 @@
+// Command crasher crashes, deadlocks or leaks on purpose so that obs core
+// has real kernel cores with known contents to read. Run it with
+// GOTRACEBACK=crash and a core size limit (ulimit -c unlimited).
+//
+//	crasher nil       nil pointer dereference in a goroutine
+//	crasher panic     explicit panic with an error value
+//	crasher deadlock  every goroutine blocked: the runtime's fatal error
+//	crasher leak      park goroutines (see below), then panic
+//	crasher hold      park the same goroutines, print "ready", run on
+//
+// The leak and hold modes park exactly:
+//   - 17 goroutines receiving on one channel a global holds (not leaked),
+//   - 5 goroutines each receiving on its own channel nothing else holds
+//     (leaked for certain), whose addresses are also kept as integers in a
+//     global and in a heap object, so that only a precise mark gets them
+//     right,
+//   - 3 goroutines in select on two channels nothing holds (leaked),
+//   - 1 goroutine sleeping in time.Sleep (not leaked),
+//
+// and keep 1000 live *Record values (64 bytes each) reachable from a global,
+// allocated with MemProfileRate=1 so that the heap profile is exact.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"time"
+	"unsafe"
+)
+
+// Record is the type the heap census counts.
+type Record struct {
+	ID    int
+	Name  string
+	Next  *Record
+	Score [4]int32
+	Tag   uint64
+}
+
+var (
+	shared  = make(chan int) // the 17 parked goroutines wait here
+	records []*Record
+	// leakedAddrs holds the leaked channels' addresses as plain integers:
+	// a word-by-word scan would take them for pointers.
+	leakedAddrs [8]uintptr
+	decoy       *addrBox
+	sink        int
+)
+
+type addrBox struct{ addrs [8]uintptr }
+
+//go:noinline
+func makeRecords(n int) []*Record {
+	out := make([]*Record, 0, n)
+	for i := 0; i < n; i++ {
+		out = append(out, &Record{ID: i, Name: "r"})
+	}
+	return out
+}
+
+//go:noinline
+func waitShared(i int) { sink += <-shared + i }
+
+//go:noinline
+func leakOne(c chan int) { sink += <-c }
+
+//go:noinline
+func leakSelect(a, b chan string) {
+	select {
+	case s := <-a:
+		sink += len(s)
+	case s := <-b:
+		sink += len(s)
+	}
+}
+
+func park() {
+	runtime.MemProfileRate = 1
+	records = makeRecords(1000)
+	for i := 0; i < 17; i++ {
+		go waitShared(i)
+	}
+	decoy = &addrBox{}
+	for i := 0; i < 5; i++ {
+		c := make(chan int)
+		leakedAddrs[i] = *(*uintptr)(unsafe.Pointer(&c))
+		decoy.addrs[i] = leakedAddrs[i]
+		go leakOne(c)
+	}
+	for i := 0; i < 3; i++ {
+		go leakSelect(make(chan string), make(chan string))
+	}
+	go time.Sleep(time.Hour)
+	// Wait until all 26 are parked, then let two GCs stamp their wait times.
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
+		if runtime.NumGoroutine() >= 27 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond)
+	runtime.GC()
+	runtime.GC()
+	time.Sleep(20 * time.Millisecond)
+}
+
+type fixtureError struct{ code int }
+
+func (e *fixtureError) Error() string { return fmt.Sprintf("fixture error code %d", e.code) }
+
+//go:noinline
+func deref(p *Record) int { return p.ID }
+
+//go:noinline
+func explode(reason string, code int) {
+	panic(fmt.Errorf("explode %s: %w", reason, &fixtureError{code}))
+}
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: crasher nil|panic|deadlock|leak|hold")
+		os.Exit(2)
+	}
+	switch os.Args[1] {
+	case "nil":
+		done := make(chan int)
+		go func() { done <- deref(nil) }()
+		<-done
+	case "panic":
+		explode("on purpose", 42)
+	case "deadlock":
+		c := make(chan int)
+		go func() { c <- 1; c <- 2 }()
+		<-c
+		select {}
+	case "leak":
+		park()
+		panic(errors.New("leak fixture done"))
+	case "hold":
+		park()
+		fmt.Println("ready")
+		for {
+			time.Sleep(10 * time.Millisecond)
+			sink++
+		}
+	default:
+		fmt.Fprintln(os.Stderr, "unknown mode", os.Args[1])
+		os.Exit(2)
+	}
+}
