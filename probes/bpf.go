@@ -33,6 +33,12 @@ func ptr(name string) int16 {
 	return int16(o)
 }
 
+// storeImm64 emits *(u64 *)(dst + off) = imm (sign-extended 32-bit), which
+// asm.StoreImm does not build for double words.
+func storeImm64(dst asm.Register, off int16, imm int64) asm.Instruction {
+	return asm.Instruction{OpCode: asm.StoreImmOp(asm.DWord), Dst: dst, Offset: off, Constant: imm}
+}
+
 func license() string { return "GPL" }
 
 func newProgram(name string, typ ebpf.ProgramType, insns asm.Instructions) (*ebpf.Program, error) {
@@ -92,7 +98,7 @@ func frameKey(isGo bool, spAdj int32) asm.Instructions {
 		return asm.Instructions{
 			asm.LoadMem(asm.R3, asm.R6, ptr("r14"), asm.DWord),
 			asm.StoreMem(asm.RFP, -16, asm.R3, asm.DWord),
-			asm.StoreImm(asm.RFP, -8, 0, asm.DWord),
+			storeImm64(asm.RFP, -8, 0),
 			asm.Add.Imm(asm.R3, 8), // &g.stack.hi
 			asm.Mov.Reg(asm.R1, asm.RFP),
 			asm.Add.Imm(asm.R1, -8),
@@ -279,7 +285,7 @@ func traceProgram(rb, lost *ebpf.Map, plan tracePlan) (*ebpf.Program, error) {
 		asm.StoreMem(asm.R7, evTime, asm.R0, asm.DWord),
 		asm.FnGetCurrentPidTgid.Call(),
 		asm.StoreMem(asm.R7, evPidTgid, asm.R0, asm.DWord),
-		asm.StoreImm(asm.R7, evGoid, 0, asm.DWord),
+		storeImm64(asm.R7, evGoid, 0),
 	}
 	if plan.isGo {
 		insns = append(insns,
@@ -296,7 +302,7 @@ func traceProgram(rb, lost *ebpf.Map, plan tracePlan) (*ebpf.Program, error) {
 			)
 		}
 	} else {
-		insns = append(insns, asm.StoreImm(asm.R7, evG, 0, asm.DWord))
+		insns = append(insns, storeImm64(asm.R7, evG, 0))
 	}
 	for i, w := range plan.words {
 		off := int16(evWords + 8*i)
@@ -307,7 +313,7 @@ func traceProgram(rb, lost *ebpf.Map, plan tracePlan) (*ebpf.Program, error) {
 				asm.StoreMem(asm.R7, off, asm.R1, asm.DWord))
 		case srcMem:
 			insns = append(insns,
-				asm.StoreImm(asm.R7, off, 0, asm.DWord),
+				storeImm64(asm.R7, off, 0),
 				asm.LoadMem(asm.R3, asm.R6, w.regOff, asm.DWord),
 				asm.Add.Imm(asm.R3, w.disp),
 				asm.Mov.Reg(asm.R1, asm.R7),
@@ -315,7 +321,7 @@ func traceProgram(rb, lost *ebpf.Map, plan tracePlan) (*ebpf.Program, error) {
 				asm.Mov.Imm(asm.R2, w.size),
 				asm.FnProbeReadUser.Call())
 		default:
-			insns = append(insns, asm.StoreImm(asm.R7, off, 0, asm.DWord))
+			insns = append(insns, storeImm64(asm.R7, off, 0))
 		}
 	}
 	for j := 0; j < maxCaptures; j++ {
@@ -412,7 +418,7 @@ func stacksProgram(stackMap, counts, errs *ebpf.Map) (*ebpf.Program, error) {
 		asm.StoreXAdd(asm.R0, asm.R1, asm.DWord),
 		asm.Mov.Imm(asm.R0, 0),
 		asm.Return(),
-		asm.StoreImm(asm.RFP, -24, 1, asm.DWord).WithSymbol("new"),
+		storeImm64(asm.RFP, -24, 1).WithSymbol("new"),
 		asm.LoadMapPtr(asm.R1, counts.FD()),
 		asm.Mov.Reg(asm.R2, asm.RFP),
 		asm.Add.Imm(asm.R2, -16),

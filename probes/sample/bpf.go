@@ -104,6 +104,12 @@ func (m *maps) close() {
 	}
 }
 
+// st64 emits *(u64 *)(fp+off) = v for a small v (cilium/ebpf has no
+// 64-bit store-immediate).
+func st64(off int16, v int32) asm.Instruction {
+	return asm.Instruction{OpCode: asm.StoreImmOp(asm.Word).SetSize(asm.DWord), Dst: asm.R10, Offset: off, Constant: int64(v)}
+}
+
 // bump emits stats[slot] += 1, using fp-4 as scratch. Clobbers r0-r5.
 func bump(stats *ebpf.Map, slot int32, label string) asm.Instructions {
 	return asm.Instructions{
@@ -200,10 +206,10 @@ func addCount(m *maps, keyOff int16, offcpu bool, tag string) asm.Instructions {
 	if offcpu {
 		out = append(out,
 			asm.StoreMem(asm.R10, valOff, asm.R9, asm.DWord).WithSymbol(insert),
-			asm.StoreImm(asm.R10, valOff+8, 1, asm.DWord),
+			st64(valOff+8, 1),
 		)
 	} else {
-		out = append(out, asm.StoreImm(asm.R10, valOff, 1, asm.DWord).WithSymbol(insert))
+		out = append(out, st64(valOff, 1).WithSymbol(insert))
 	}
 	out = append(out,
 		asm.LoadMapPtr(asm.R1, m.counts.FD()),
@@ -238,8 +244,8 @@ func cpuProgram(m *maps, tgid uint32) (*ebpf.Program, error) {
 		asm.Mov.Reg(asm.R7, asm.R0),
 		asm.RSh.Imm(asm.R0, 32),
 		asm.JNE.Imm(asm.R0, int32(tgid), "exit"),
-		asm.StoreImm(asm.R10, keyOff+16, 0, asm.DWord),
-		asm.StoreImm(asm.R10, keyOff+24, 0, asm.DWord),
+		st64(keyOff+16, 0),
+		st64(keyOff+24, 0),
 		asm.StoreMem(asm.R10, keyOff, asm.R0, asm.Word),
 		asm.StoreMem(asm.R10, keyOff+4, asm.R7, asm.Word),
 	}
@@ -314,15 +320,15 @@ func offcpuProgram(m *maps, tgid uint32) (*ebpf.Program, error) {
 		asm.Mov.Reg(asm.R6, asm.R1),
 		asm.LoadMem(asm.R7, asm.R6, 8, asm.DWord),  // prev
 		asm.LoadMem(asm.R8, asm.R6, 16, asm.DWord), // next
-		asm.StoreImm(asm.R10, tmp, 0, asm.DWord),
+		st64(tmp, 0),
 	}
 	// Switch-out of a target thread: remember when and where.
 	insns = append(insns, readTask(asm.R7, tgidOff)...)
 	insns = append(insns,
 		asm.LoadMem(asm.R0, asm.R10, tmp, asm.Word),
 		asm.JNE.Imm(asm.R0, int32(tgid), "in"),
-		asm.StoreImm(asm.R10, keyOff+16, 0, asm.DWord),
-		asm.StoreImm(asm.R10, keyOff+24, 0, asm.DWord),
+		st64(keyOff+16, 0),
+		st64(keyOff+24, 0),
 		asm.StoreMem(asm.R10, keyOff, asm.R0, asm.Word),
 	)
 	insns = append(insns, readTask(asm.R7, pidOff)...)

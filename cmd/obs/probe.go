@@ -1,0 +1,499 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/obs-toolkit/obs/internal/output"
+	"github.com/obs-toolkit/obs/probes"
+)
+
+func init() { register(newProbeCmd) }
+
+func newProbeCmd(g *globals) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "probe",
+		Short: "Dynamic probes on running processes: list, count, latency, trace, stacks, syscalls",
+		Long: `Attach probes to a live process (or every process running a binary) without
+restarting it, aggregate in the kernel, and print on Ctrl-C, SIGTERM, target
+exit or after -d. Safe for Go: no uretprobe is ever placed on Go code.
+
+Spec forms: main.handle, 'net/http.(*conn).serve', 'main.*' (globs),
+lib:libc.so.6:malloc, usdt:python:gc__start.`,
+	}
+	c.AddCommand(newProbeListCmd(g), newProbeCountCmd(g), newProbeLatencyCmd(g))
+	for _, f := range extraProbeCmds {
+		c.AddCommand(f(g))
+	}
+	return c
+}
+
+// extraProbeCmds lets the other probe subcommands (in probe_*.go) add
+// themselves.
+var extraProbeCmds []func(*globals) *cobra.Command
+
+// targetFlags are the flags every probe command shares.
+type targetFlags struct {
+	pid      int
+	exe      string
+	command  string
+	dur      time.Duration
+	interval time.Duration
+	asJSON   bool
+	maxRate  uint64
+}
+
+func (f *targetFlags) add(c *cobra.Command, run bool) {
+	c.Flags().IntVarP(&f.pid, "pid", "p", 0, "probe this process")
+	c.Flags().StringVar(&f.exe, "exe", "", "probe every process running this executable")
+	c.Flags().BoolVar(&f.asJSON, "json", false, "print JSON")
+	if run {
+		c.Flags().StringVarP(&f.command, "command", "c", "", "start this command with the probes in place, and stop when it exits")
+		c.Flags().DurationVarP(&f.dur, "duration", "d", 0, "detach and print after this long (default: until Ctrl-C or the target exits)")
+		c.Flags().DurationVar(&f.interval, "interval", 0, "print and reset this often")
+		c.Flags().Uint64Var(&f.maxRate, "max-rate", 200000, "detach if hits per second stay above this for a second (0: no limit)")
+	}
+}
+
+// probeRun is one attach-and-wait run's context.
+type probeRun struct {
+	t     *probes.Target
+	child *probes.Child
+}
+
+func (f *targetFlags) target() (*probeRun, error) {
+	n := 0
+	for _, set := range []bool{f.pid != 0, f.exe != "", f.command != ""} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		return nil, output.Usagef("give exactly one of -p PID, --exe PATH, -c CMD")
+	}
+	var r probeRun
+	var err error
+	switch {
+	case f.pid != 0:
+		r.t, err = probes.ProcessTarget(f.pid)
+	case f.exe != "":
+		r.t, err = probes.ExeTarget(f.exe)
+	default:
+		argv, serr := probes.SplitCommand(f.command)
+		if serr != nil {
+			return nil, output.Usagef("-c: %v", serr)
+		}
+		if len(argv) == 0 {
+			return nil, output.Usagef("-c: empty command")
+		}
+		r.child, err = probes.StartStopped(argv)
+		if err == nil {
+			r.t, err = probes.ProcessTarget(r.child.PID)
+			if err != nil {
+				r.child.Resume()
+				r.child.Stop(time.Second)
+			}
+		}
+	}
+	if err != nil {
+		return nil, cliErr(err)
+	}
+	return &r, nil
+}
+
+// start lets a stopped child run; call after attaching.
+func (r *probeRun) start() error {
+	if r.child == nil {
+		return nil
+	}
+	return r.child.Resume()
+}
+
+// abort stops a child that was started but never resumed or whose probes
+// failed.
+func (r *probeRun) abort() {
+	if r.child != nil {
+		select {
+		case <-r.child.Exited:
+		default:
+			if r.child.Cmd.ProcessState == nil {
+				r.child.Resume()
+			}
+			r.child.Stop(2 * time.Second)
+		}
+	}
+}
+
+func (r *probeRun) wait(f *targetFlags, hits func() uint64, onInterval func(), done <-chan struct{}) probes.StopReason {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	o := probes.WaitOptions{Duration: f.dur, Interval: f.interval, OnInterval: onInterval, Hits: hits, MaxRate: f.maxRate, Done: done}
+	if r.child != nil {
+		o.Exited = r.child.Exited
+	} else if r.t.PID != 0 {
+		o.PID = r.t.PID
+	}
+	return probes.Wait(ctx, o)
+}
+
+// cliErr turns a library error into a one-line CLI error with the right
+// exit code.
+func cliErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ee *output.ExitError
+	if errors.As(err, &ee) {
+		return err
+	}
+	if errors.Is(err, probes.ErrUsage) {
+		return output.Usagef("%s", strings.TrimPrefix(err.Error(), "usage: "))
+	}
+	return output.Failf("%v", err)
+}
+
+func rateErr(reason probes.StopReason, f *targetFlags) error {
+	if reason == probes.StopRate {
+		return output.Failf("detached: more than %d hits per second (raise --max-rate to allow more)", f.maxRate)
+	}
+	return nil
+}
+
+// costNote describes what the chosen sites cost per hit. The figures are
+// this host's typical uprobe costs (bench/probe.sh measures them).
+func costNote(sites []probes.AttachedSite) string {
+	n := map[string]int{}
+	for _, s := range sites {
+		n[s.Cost]++
+	}
+	var parts []string
+	for _, k := range []string{"emulated", "single-stepped", "return trampoline"} {
+		if n[k] == 0 {
+			continue
+		}
+		est := map[string]string{"emulated": "~2us", "single-stepped": "~15-40us", "return trampoline": "~3us"}[k]
+		parts = append(parts, fmt.Sprintf("%d %s (%s/hit)", n[k], k, est))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func newProbeListCmd(g *globals) *cobra.Command {
+	var f targetFlags
+	c := &cobra.Command{
+		Use:   "list (-p PID | --exe PATH) [PATTERN]",
+		Short: "List functions and USDT probes of a process or binary",
+		Long: `List the functions (Go and C symbols, with the shared object they live in)
+and USDT probes (provider:name, argument specs) of a process and every
+library it maps, or of an executable. PATTERN is a glob; 'usdt:*' lists only
+USDT probes.
+
+--json: array of {kind ("func"|"usdt"), name, object, lib, addr, offset,
+size, source ("symtab"|"dynsym"|"pclntab"), sites, args, semaphore}.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			r, err := f.target()
+			if err != nil {
+				return err
+			}
+			pat := ""
+			if len(args) == 1 {
+				pat = args[0]
+			}
+			ls, err := r.t.List(pat)
+			if err != nil {
+				return cliErr(err)
+			}
+			io := g.IO()
+			if f.asJSON {
+				if ls == nil {
+					ls = []probes.Listing{}
+				}
+				return io.JSON(ls)
+			}
+			tab := output.NewTable("KIND", "NAME", "OBJECT", "OFFSET", "ARGS")
+			for _, l := range ls {
+				obj := l.Lib
+				if obj == "" {
+					obj = "(exe)"
+				}
+				args := l.Args
+				if l.Kind == probes.KindUSDT && l.Sites > 1 {
+					args = fmt.Sprintf("%s  [%d sites]", args, l.Sites)
+				}
+				if l.Sem {
+					args += "  [semaphore]"
+				}
+				tab.Row(string(l.Kind), l.Name, obj, fmt.Sprintf("%#x", l.Offset), args)
+			}
+			tab.Render(io)
+			if len(ls) == 0 {
+				return output.Failf("nothing matches %q", pat)
+			}
+			return nil
+		},
+	}
+	f.add(c, false)
+	return c
+}
+
+// countJSON is what `obs probe count --json` prints (one object per
+// interval with --interval).
+type countJSON struct {
+	Probes     []countProbeJSON `json:"probes"`
+	Seconds    float64          `json:"seconds"`
+	StopReason string           `json:"stop_reason,omitempty"`
+}
+
+type countProbeJSON struct {
+	Name   string `json:"name"`
+	Object string `json:"object"`
+	Count  uint64 `json:"count"`
+	Sites  int    `json:"sites"`
+	Cost   string `json:"site_cost"`
+}
+
+func newProbeCountCmd(g *globals) *cobra.Command {
+	var f targetFlags
+	c := &cobra.Command{
+		Use:   "count (-p PID | --exe PATH | -c CMD) SPEC...",
+		Short: "Count calls per probe, in the kernel",
+		Long: `Count calls per probe (a glob counts each matching function apart), like
+funccount. Counting happens in the kernel; nothing is sent per hit.
+
+--json fields: probes (array of name, object, count, sites, site_cost),
+seconds, stop_reason.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(c *cobra.Command, specs []string) error {
+			r, err := f.target()
+			if err != nil {
+				return err
+			}
+			defer r.abort()
+			ps, err := r.t.ResolveAll(specs)
+			if err != nil {
+				return cliErr(err)
+			}
+			cnt, err := probes.Count(r.t, ps)
+			if err != nil {
+				return cliErr(err)
+			}
+			defer cnt.Close()
+			io := g.IO()
+			if !f.asJSON {
+				fmt.Fprintf(io.Err, "obs: counting %d probe(s) at %d site(s): %s. Ctrl-C to stop.\n", len(ps), len(cnt.Sites), costNote(cnt.Sites))
+			}
+			if err := r.start(); err != nil {
+				return cliErr(err)
+			}
+			began := time.Now()
+			print := func(reason probes.StopReason) {
+				counts, err := cnt.Read()
+				if err != nil {
+					io.Warnf("%v", err)
+					return
+				}
+				sites := map[int]int{}
+				cost := map[int]string{}
+				for _, s := range cnt.Sites {
+					sites[s.Probe]++
+					cost[s.Probe] = s.Cost
+				}
+				if f.asJSON {
+					out := countJSON{Seconds: time.Since(began).Seconds(), StopReason: string(reason)}
+					for i, p := range ps {
+						out.Probes = append(out.Probes, countProbeJSON{Name: p.Name, Object: p.Path, Count: counts[i], Sites: sites[i], Cost: cost[i]})
+					}
+					io.JSON(out)
+					return
+				}
+				if f.interval > 0 {
+					io.Printf("%s\n", time.Now().Format("15:04:05"))
+				}
+				tab := output.NewTable("PROBE", "COUNT").AlignRight(1)
+				for i, p := range ps {
+					tab.Row(p.Name, counts[i])
+				}
+				tab.Render(io)
+			}
+			reason := r.wait(&f, cnt.Total, func() { print(""); cnt.Reset(); began = time.Now() }, nil)
+			print(reason)
+			cnt.Close()
+			if reason == probes.StopRate {
+				return rateErr(reason, &f)
+			}
+			return nil
+		},
+	}
+	f.add(c, true)
+	return c
+}
+
+// latencyJSON is one probe's result in `obs probe latency --json`.
+type latencyJSON struct {
+	Name    string       `json:"name"`
+	Count   uint64       `json:"count"`
+	P50     uint64       `json:"p50_ns"`
+	P90     uint64       `json:"p90_ns"`
+	P99     uint64       `json:"p99_ns"`
+	Max     uint64       `json:"max_ns"`
+	Mean    uint64       `json:"mean_ns"`
+	Buckets []bucketJSON `json:"buckets"`
+	Sites   []siteJSON   `json:"sites"`
+}
+
+type bucketJSON struct {
+	LowNs  uint64 `json:"low_ns"`
+	HighNs uint64 `json:"high_ns"`
+	Count  uint64 `json:"count"`
+}
+
+type siteJSON struct {
+	Kind   string `json:"kind"`
+	Offset uint64 `json:"offset"`
+	Inst   string `json:"inst"`
+	Cost   string `json:"cost"`
+}
+
+func newProbeLatencyCmd(g *globals) *cobra.Command {
+	var f targetFlags
+	c := &cobra.Command{
+		Use:   "latency (-p PID | --exe PATH | -c CMD) FUNC...",
+		Short: "Histogram of call durations, entry to every return",
+		Long: `Time each call from entry to return, in the kernel, and print a power-of-two
+histogram as DTrace's quantize does, with count, p50, p90, p99 and max.
+
+Go functions get no uretprobe: obs disassembles them and probes every RET and
+tail jump, matching returns to entries by goroutine and stack depth, so a
+stack the runtime moves is still matched. C functions use a uretprobe.
+Percentiles are estimated within their power-of-two bucket.
+
+--json: array of {name, count, p50_ns, p90_ns, p99_ns, max_ns, mean_ns,
+buckets: [{low_ns, high_ns, count}], sites: [{kind, offset, inst, cost}]}.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(c *cobra.Command, specs []string) error {
+			r, err := f.target()
+			if err != nil {
+				return err
+			}
+			defer r.abort()
+			ps, err := r.t.ResolveAll(specs)
+			if err != nil {
+				return cliErr(err)
+			}
+			lat, err := probes.MeasureLatency(r.t, ps)
+			if err != nil {
+				return cliErr(err)
+			}
+			defer lat.Close()
+			io := g.IO()
+			if !f.asJSON {
+				fmt.Fprintf(io.Err, "obs: timing %d function(s) at %d site(s): %s. Ctrl-C to stop.\n", len(ps), len(lat.Sites), costNote(lat.Sites))
+			}
+			if err := r.start(); err != nil {
+				return cliErr(err)
+			}
+			print := func() {
+				hs, err := lat.Read()
+				if err != nil {
+					io.Warnf("%v", err)
+					return
+				}
+				if f.asJSON {
+					var out []latencyJSON
+					for i, p := range ps {
+						out = append(out, latencyResult(p, hs[i], lat.Sites, i))
+					}
+					io.JSON(out)
+					return
+				}
+				for i, p := range ps {
+					printQuantize(io, p.Name, hs[i])
+				}
+			}
+			reason := r.wait(&f, lat.Total, func() { print(); lat.Reset() }, nil)
+			print()
+			lat.Close()
+			return rateErr(reason, &f)
+		},
+	}
+	f.add(c, true)
+	return c
+}
+
+func latencyResult(p probes.Probe, h probes.Histogram, sites []probes.AttachedSite, i int) latencyJSON {
+	o := latencyJSON{Name: p.Name, Count: h.Count, P50: h.Quantile(0.5), P90: h.Quantile(0.9), P99: h.Quantile(0.99), Max: h.MaxNs, Buckets: []bucketJSON{}}
+	if h.Count > 0 {
+		o.Mean = h.SumNs / h.Count
+	}
+	for b, n := range h.Buckets {
+		if n == 0 {
+			continue
+		}
+		lo := uint64(1) << b
+		if b == 0 {
+			lo = 0
+		}
+		hi := uint64(math.MaxUint64)
+		if b < 63 {
+			hi = uint64(1)<<(b+1) - 1
+		}
+		o.Buckets = append(o.Buckets, bucketJSON{LowNs: lo, HighNs: hi, Count: n})
+	}
+	for _, s := range sites {
+		if s.Probe == i {
+			o.Sites = append(o.Sites, siteJSON{Kind: s.Kind, Offset: s.Offset, Inst: s.Inst, Cost: s.Cost})
+		}
+	}
+	return o
+}
+
+func fmtNs(ns uint64) string {
+	return time.Duration(ns).Round(time.Microsecond / 10).String()
+}
+
+// printQuantize prints a histogram the way DTrace's quantize() does: one
+// row per power of two (the value is the bucket's lower bound, in ns), with
+// an empty row either side of the populated range.
+func printQuantize(io *output.IO, name string, h probes.Histogram) {
+	io.Printf("%s  count=%d  p50=%s  p90=%s  p99=%s  max=%s\n", name, h.Count,
+		fmtNs(h.Quantile(0.5)), fmtNs(h.Quantile(0.9)), fmtNs(h.Quantile(0.99)), fmtNs(h.MaxNs))
+	if h.Count == 0 {
+		io.Printf("  (no completed calls)\n\n")
+		return
+	}
+	lo, hi := -1, -1
+	for i, n := range h.Buckets {
+		if n > 0 {
+			if lo < 0 {
+				lo = i
+			}
+			hi = i
+		}
+	}
+	if lo > 0 {
+		lo--
+	}
+	if hi < len(h.Buckets)-1 {
+		hi++
+	}
+	io.Printf("%16s  %s %s\n", "value (ns)", "------------- Distribution -------------", "count")
+	for i := lo; i <= hi; i++ {
+		v := uint64(1) << i
+		if i == 0 {
+			v = 0
+		}
+		n := h.Buckets[i]
+		bar := int(math.Round(40 * float64(n) / float64(h.Count)))
+		io.Printf("%16d |%-40s %d\n", v, strings.Repeat("@", bar), n)
+	}
+	io.Printf("\n")
+}

@@ -1,0 +1,159 @@
+package sample
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/google/pprof/profile"
+
+	"github.com/obs-toolkit/obs/internal/pprofx"
+	"github.com/obs-toolkit/obs/internal/symtab"
+)
+
+// BuildOptions say how to turn Raw entries into a profile.
+type BuildOptions struct {
+	Kind     Kind
+	Freq     int // CPU sampling frequency, for the sample period
+	Start    time.Time
+	Duration time.Duration
+	Proc     *symtab.Process       // user-space symbolization
+	Kernel   *symtab.KernelSymbols // nil: kernel frames stay addresses
+	// NoLeafFix turns off recovering the callers of frameless Go leaves.
+	NoLeafFix bool
+	// Threads names threads by tid (labels); missing ones are read from /proc.
+	Threads map[uint32]string
+}
+
+// BuildStats tell what Build did.
+type BuildStats struct {
+	Samples     uint64 `json:"samples"`      // sample count in the profile
+	LeafFixed   uint64 `json:"leaf_fixed"`   // samples whose frameless Go leaf got its caller back
+	NoUserStack uint64 `json:"no_user_stack"` // samples without user frames
+}
+
+// Build symbolizes raw entries and builds a pprof profile: for CPU, sample
+// types samples/count and cpu/nanoseconds; for off-CPU, switches/count and
+// offcpu/nanoseconds. Samples carry the thread (label "thread", number
+// "tid") and, off-CPU, "state" (blocked or preempted).
+func Build(raws []Raw, o BuildOptions) (*profile.Profile, BuildStats, error) {
+	var st BuildStats
+	var b *pprofx.Builder
+	period := int64(0)
+	if o.Kind == OffCPU {
+		b = pprofx.New([]pprofx.ValueType{{Type: "switches", Unit: "count"}, {Type: "offcpu", Unit: "nanoseconds"}},
+			pprofx.ValueType{Type: "offcpu", Unit: "nanoseconds"}, 1, o.Start)
+	} else {
+		if o.Freq <= 0 {
+			o.Freq = 99
+		}
+		period = int64(time.Second) / int64(o.Freq)
+		b = pprofx.New([]pprofx.ValueType{{Type: "samples", Unit: "count"}, {Type: "cpu", Unit: "nanoseconds"}},
+			pprofx.ValueType{Type: "cpu", Unit: "nanoseconds"}, period, o.Start)
+	}
+	names := map[uint32]string{}
+	for k, v := range o.Threads {
+		names[k] = v
+	}
+	threadName := func(tgid, tid uint32) string {
+		if n, ok := names[tid]; ok {
+			return n
+		}
+		bs, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/comm", tgid, tid))
+		n := strings.TrimSpace(string(bs))
+		names[tid] = n
+		return n
+	}
+	var stack []pprofx.Loc
+	for _, r := range raws {
+		stack = stack[:0]
+		for _, pc := range r.Kernel {
+			l := pprofx.Loc{PC: pc, Kernel: true}
+			if name, _ := o.Kernel.Lookup(pc); name != "" {
+				l.Frames = []symtab.Frame{{Function: name}}
+			}
+			stack = append(stack, l)
+		}
+		user := r.User
+		if !o.NoLeafFix && o.Proc != nil && len(user) > 0 {
+			if fixed, ok := FixLeaf(o.Proc, user, r.SPWord); ok {
+				user = fixed
+				st.LeafFixed += r.Count
+			}
+		}
+		if len(user) == 0 {
+			st.NoUserStack += r.Count
+		}
+		for i, pc := range user {
+			look := pc
+			if i > 0 && look > 0 {
+				look-- // a return address: the call is the instruction before
+			}
+			l := pprofx.Loc{PC: pc}
+			if o.Proc != nil {
+				loc := o.Proc.Lookup(look)
+				l.Mapping, l.Addr, l.Frames = loc.Mapping, loc.Addr, loc.Frames
+			}
+			stack = append(stack, l)
+		}
+		if len(stack) == 0 {
+			continue
+		}
+		labels := map[string]string{"thread": threadName(r.Tgid, r.Tid)}
+		if labels["thread"] == "" {
+			delete(labels, "thread")
+		}
+		var vals []int64
+		if o.Kind == OffCPU {
+			vals = []int64{int64(r.Count), int64(r.Nanos)}
+			if r.Blocked {
+				labels["state"] = "blocked"
+			} else {
+				labels["state"] = "preempted"
+			}
+		} else {
+			vals = []int64{int64(r.Count), int64(r.Count) * period}
+		}
+		st.Samples += r.Count
+		b.Add(stack, vals, labels, map[string]int64{"tid": int64(r.Tid)})
+	}
+	b.Comment(fmt.Sprintf("obs profile %s: %d samples", o.Kind, st.Samples))
+	p, err := b.Profile(o.Duration)
+	if err != nil {
+		return nil, st, err
+	}
+	if o.Kind == OffCPU {
+		p.DefaultSampleType = "offcpu"
+	} else {
+		p.DefaultSampleType = "cpu"
+	}
+	return p, st, nil
+}
+
+// FixLeaf puts back the caller a frame-pointer walk lost: when the sampled
+// pc (user[0]) is in Go code whose SP delta there is 0 (a function with no
+// frame, or one whose prologue has not run), its return address is the
+// word at SP, and the walk (which follows the caller's frame pointer) went
+// straight to the caller's caller. spWord is inserted as user[1] when it is
+// a return address into Go code and not already there. It returns the new
+// stack and whether it changed anything.
+func FixLeaf(p *symtab.Process, user []uint64, spWord uint64) ([]uint64, bool) {
+	if len(user) == 0 || spWord == 0 {
+		return user, false
+	}
+	if d, ok := p.SPDelta(user[0]); !ok || d != 0 {
+		return user, false
+	}
+	if len(user) > 1 && user[1] == spWord {
+		return user, false
+	}
+	// The word must be a return address into Go code: the instruction
+	// before it is a call in some function.
+	if _, ok := p.SPDelta(spWord - 1); !ok {
+		return user, false
+	}
+	out := make([]uint64, 0, len(user)+1)
+	out = append(out, user[0], spWord)
+	return append(out, user[1:]...), true
+}

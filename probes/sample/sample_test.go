@@ -1,0 +1,205 @@
+package sample
+
+import (
+	"bufio"
+	"context"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/pprof/profile"
+
+	"github.com/obs-toolkit/obs/internal/pprofx"
+	"github.com/obs-toolkit/obs/internal/testenv"
+)
+
+// build compiles a fixture under testdata into dir.
+func build(t testing.TB, dir, name string) string {
+	t.Helper()
+	out := filepath.Join(dir, name)
+	var cmd *exec.Cmd
+	if strings.HasPrefix(name, "c") {
+		testenv.RequireTool(t, "gcc")
+		cmd = exec.Command("gcc", "-O1", "-fno-omit-frame-pointer", "-o", out, "testdata/"+name+"/main.c")
+	} else {
+		cmd = exec.Command("go", "build", "-o", out, "./testdata/"+name)
+		cmd.Env = append(cmd.Environ(), "CGO_ENABLED=0")
+	}
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build %s: %v\n%s", name, err, b)
+	}
+	return out
+}
+
+// start runs a fixture and waits for its "ready" line.
+func start(t testing.TB, bin string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	ready := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		ready <- sc.Scan() && sc.Text() == "ready"
+		for sc.Scan() {
+		}
+	}()
+	select {
+	case ok := <-ready:
+		if !ok {
+			t.Fatal("fixture did not say ready")
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("fixture never became ready")
+	}
+	return cmd
+}
+
+func cum(p *profile.Profile, fn string) (int64, int64) {
+	top, total := pprofx.Top(p, 0, 0)
+	for _, e := range top {
+		if e.Function == fn {
+			return e.Cum, total
+		}
+	}
+	return 0, total
+}
+
+func profileFor(t *testing.T, pid int, kind Kind, d time.Duration, noFix bool) *Result {
+	t.Helper()
+	res, err := Run(context.Background(), RunOptions{Options: Options{Pid: pid, Kind: kind, Freq: 199}, Duration: d, NoLeafFix: noFix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := res.Profile.CheckValid(); err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// TestGoLeafCallers is the golang/go#73753 test: the frameless leaf's two
+// callers must show their 3:1 split, and without the fix they vanish.
+func TestGoLeafCallers(t *testing.T) {
+	testenv.RequireRoot(t)
+	bin := build(t, t.TempDir(), "leaf")
+	cmd := start(t, bin)
+	res := profileFor(t, cmd.Process.Pid, CPU, 3*time.Second, false)
+	a, total := cum(res.Profile, "main.callerA")
+	b, _ := cum(res.Profile, "main.callerB")
+	l, _ := cum(res.Profile, "main.leaf")
+	t.Logf("samples %d: leaf %d callerA %d callerB %d, leaf fixed %d, stats %+v", total, l, a, b, res.Build.LeafFixed, res.Stats)
+	if total < 100 {
+		t.Fatalf("only %d samples in 3 s at 199 Hz of a busy process", total)
+	}
+	if l < total*8/10 {
+		t.Fatalf("leaf has %d of %d samples", l, total)
+	}
+	if b == 0 || float64(a)/float64(b) < 2 || float64(a)/float64(b) > 4.5 {
+		t.Fatalf("callerA:callerB = %d:%d, want about 3:1", a, b)
+	}
+	if a+b < l*8/10 {
+		t.Fatalf("callers cover %d of the leaf's %d samples", a+b, l)
+	}
+	// The same without the fix: what a frame-pointer walk alone gives.
+	res = profileFor(t, cmd.Process.Pid, CPU, time.Second, true)
+	a, total = cum(res.Profile, "main.callerA")
+	b, _ = cum(res.Profile, "main.callerB")
+	if a+b > total/10 {
+		t.Errorf("without the fix the callers still have %d+%d of %d samples: the fixture does not test the fix", a, b, total)
+	}
+}
+
+// TestCProgram profiles a C program with frame pointers.
+func TestCProgram(t *testing.T) {
+	testenv.RequireRoot(t)
+	bin := build(t, t.TempDir(), "cspin")
+	cmd := start(t, bin)
+	res := profileFor(t, cmd.Process.Pid, CPU, 2*time.Second, false)
+	w, total := cum(res.Profile, "work")
+	a, _ := cum(res.Profile, "hot_a")
+	b, _ := cum(res.Profile, "hot_b")
+	m, _ := cum(res.Profile, "main")
+	t.Logf("samples %d: work %d hot_a %d hot_b %d main %d", total, w, a, b, m)
+	if total < 50 || w < total*8/10 || m < total*8/10 {
+		t.Fatalf("work %d main %d of %d samples", w, m, total)
+	}
+	if b == 0 || float64(a)/float64(b) < 2 || float64(a)/float64(b) > 4.5 {
+		t.Fatalf("hot_a:hot_b = %d:%d, want about 3:1", a, b)
+	}
+	if len(res.Profile.Mapping) == 0 || res.Profile.Mapping[0].BuildID == "" {
+		t.Errorf("main mapping lacks a build id: %+v", res.Profile.Mapping)
+	}
+}
+
+// TestOffCPU checks blocked time lands on the blocking function.
+func TestOffCPU(t *testing.T) {
+	testenv.RequireRoot(t)
+	bin := build(t, t.TempDir(), "sleeper")
+	cmd := start(t, bin)
+	d := 2 * time.Second
+	res := profileFor(t, cmd.Process.Pid, OffCPU, d, false)
+	top, _ := pprofx.Top(res.Profile, 1, 0)
+	var sl, total int64
+	for _, e := range top {
+		if e.Function == "main.sleeper" {
+			sl = e.Cum
+		}
+	}
+	for _, s := range res.Profile.Sample {
+		total += s.Value[1]
+	}
+	t.Logf("off-CPU %v total, main.sleeper %v, stats %+v", time.Duration(total), time.Duration(sl), res.Stats)
+	// The main goroutine sleeps ~5 ms of every ~5.x ms: well over half of d.
+	if time.Duration(sl) < d/2 || time.Duration(sl) > 3*d {
+		t.Fatalf("main.sleeper blocked %v in %v", time.Duration(sl), d)
+	}
+}
+
+// TestTargetExit ends the session when the target exits and still builds.
+func TestTargetExit(t *testing.T) {
+	testenv.RequireRoot(t)
+	bin := build(t, t.TempDir(), "cspin")
+	cmd := start(t, bin, "1")
+	done := make(chan *Result, 1)
+	go func() {
+		res, err := Run(context.Background(), RunOptions{Options: Options{Pid: cmd.Process.Pid}, Duration: time.Minute})
+		if err != nil {
+			t.Error(err)
+		}
+		done <- res
+	}()
+	go cmd.Wait()
+	select {
+	case res := <-done:
+		if res != nil && !res.Exited {
+			t.Error("result does not say the target exited")
+		}
+		if res != nil && len(res.Profile.Sample) == 0 {
+			t.Error("no samples before exit")
+		}
+	case <-time.After(40 * time.Second):
+		t.Fatal("session did not end when the target exited")
+	}
+}
+
+func TestParseCPUList(t *testing.T) {
+	for in, want := range map[string]int{"0": 1, "0-3": 4, "0-1,4,6-7": 5} {
+		got, err := parseCPUList(in)
+		if err != nil || len(got) != want {
+			t.Errorf("%q: %v %v", in, got, err)
+		}
+	}
+	for _, bad := range []string{"", "a", "3-1", "-1"} {
+		if _, err := parseCPUList(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
