@@ -28,8 +28,8 @@ type BuildOptions struct {
 
 // BuildStats tell what Build did.
 type BuildStats struct {
-	Samples     uint64 `json:"samples"`      // sample count in the profile
-	LeafFixed   uint64 `json:"leaf_fixed"`   // samples whose frameless Go leaf got its caller back
+	Samples     uint64 `json:"samples"`       // sample count in the profile
+	LeafFixed   uint64 `json:"leaf_fixed"`    // samples whose frameless Go leaf got its caller back
 	NoUserStack uint64 `json:"no_user_stack"` // samples without user frames
 }
 

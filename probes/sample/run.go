@@ -26,11 +26,11 @@ type RunOptions struct {
 
 // Cost is what profiling cost, measured around the session.
 type Cost struct {
-	ObsCPU       time.Duration `json:"obs_cpu_ns"`       // obs's own CPU time while attached and collecting
-	ObsCPUShare  float64       `json:"obs_cpu_share"`    // ObsCPU / wall time (1 = one CPU)
-	TargetCPU    time.Duration `json:"target_cpu_ns"`    // the target's CPU time over the session
-	BPFShare     float64       `json:"bpf_share"`        // BPF run time / wall time (1 = one CPU)
-	SymbolizeDur time.Duration `json:"symbolize_ns"`     // time to read maps and build the profile
+	ObsCPU       time.Duration `json:"obs_cpu_ns"`    // obs's own CPU time while attached and collecting
+	ObsCPUShare  float64       `json:"obs_cpu_share"` // ObsCPU / wall time (1 = one CPU)
+	TargetCPU    time.Duration `json:"target_cpu_ns"` // the target's CPU time over the session
+	BPFShare     float64       `json:"bpf_share"`     // BPF run time / wall time (1 = one CPU)
+	SymbolizeDur time.Duration `json:"symbolize_ns"`  // time to read maps and build the profile
 }
 
 // Result is a finished profile with what it cost.

@@ -22,7 +22,7 @@ func build(t testing.TB, dir, name string) string {
 	var cmd *exec.Cmd
 	if strings.HasPrefix(name, "c") {
 		testenv.RequireTool(t, "gcc")
-		cmd = exec.Command("gcc", "-O1", "-fno-omit-frame-pointer", "-o", out, "testdata/"+name+"/main.c")
+		cmd = exec.Command("gcc", "-O0", "-g", "-fno-omit-frame-pointer", "-o", out, "testdata/"+name+"/main.c")
 	} else {
 		cmd = exec.Command("go", "build", "-o", out, "./testdata/"+name)
 		cmd.Env = append(cmd.Environ(), "CGO_ENABLED=0")
@@ -202,4 +202,16 @@ func TestParseCPUList(t *testing.T) {
 			t.Errorf("%q accepted", bad)
 		}
 	}
+}
+
+func FuzzParseCPUList(f *testing.F) {
+	for _, s := range []string{"0", "0-3", "0-1,4,6-7", "3-1", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		cpus, err := parseCPUList(s)
+		if err == nil && len(cpus) == 0 {
+			t.Fatal("no CPUs and no error")
+		}
+	})
 }

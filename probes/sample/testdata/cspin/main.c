@@ -1,5 +1,6 @@
 /* cspin: a C program that spends three quarters of its time in hot_a and a
-   quarter in hot_b, both called from main. Built with frame pointers. */
+   quarter in hot_b, both called from main. Built -O0 so that every function, leaves too, has a
+   frame pointer. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
