@@ -1,0 +1,160 @@
+// Package demotest builds and runs the example services for tests: the
+// examples' own end-to-end test, and the obs commands tested against a live
+// service (triage, probes, cores).
+package demotest
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Build compiles the frontend and backend into dir and returns their paths.
+// It takes a few seconds with a warm build cache.
+func Build(t testing.TB, dir string) (frontend, backend string) {
+	t.Helper()
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("no go toolchain on PATH to build the example services: %v", err)
+	}
+	cmd := exec.Command(goBin, "build", "-o", dir+string(os.PathSeparator),
+		"github.com/obs-toolkit/obs/examples/frontend", "github.com/obs-toolkit/obs/examples/backend")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build example services: %v\n%s", err, out)
+	}
+	return filepath.Join(dir, "frontend"), filepath.Join(dir, "backend")
+}
+
+// Proc is one running example service.
+type Proc struct {
+	Cmd  *exec.Cmd
+	Addr string // host:port it listens on
+	Log  string // its JSON log file
+	URL  string // http://Addr
+	out  lockedBuffer
+}
+
+// lockedBuffer collects a child's output; the exec copier writes while a
+// failing test may read.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// Pid is the service's process id.
+func (p *Proc) Pid() int { return p.Cmd.Process.Pid }
+
+// Start runs bin with args plus -addr-file and -log in dir, waits until it
+// listens, and stops it with SIGTERM when the test ends.
+func Start(t testing.TB, bin, dir string, args ...string) *Proc {
+	t.Helper()
+	name := filepath.Base(bin)
+	p := &Proc{Log: filepath.Join(dir, name+".log")}
+	addrFile := filepath.Join(dir, name+".addr")
+	_ = os.Remove(addrFile)
+	args = append([]string{"-addr-file", addrFile, "-log", p.Log}, args...)
+	p.Cmd = exec.Command(bin, args...)
+	p.Cmd.Dir = dir
+	p.Cmd.Stdout = &p.out
+	p.Cmd.Stderr = &p.out
+	if err := p.Cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- p.Cmd.Wait() }()
+	t.Cleanup(func() { p.stop(t, exited) })
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if b, err := os.ReadFile(addrFile); err == nil && bytes.HasSuffix(b, []byte("\n")) {
+			p.Addr = strings.TrimSpace(string(b))
+			break
+		}
+		select {
+		case err := <-exited:
+			exited <- err
+			t.Fatalf("%s exited before listening: %v\n%s", name, err, p.out.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not listen within a minute\n%s", name, p.out.String())
+		}
+	}
+	p.URL = "http://" + p.Addr
+	return p
+}
+
+// stop sends SIGTERM and waits for a clean exit (SIGKILL after a minute).
+func (p *Proc) stop(t testing.TB, exited chan error) {
+	_ = p.Cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-exited:
+		if err != nil && !t.Failed() {
+			t.Errorf("%s did not exit cleanly on SIGTERM: %v\n%s", filepath.Base(p.Cmd.Path), err, p.out.String())
+		}
+	case <-time.After(time.Minute):
+		_ = p.Cmd.Process.Kill()
+		<-exited
+		t.Errorf("%s ignored SIGTERM for a minute", filepath.Base(p.Cmd.Path))
+	}
+}
+
+// StartPair starts a backend and a frontend calling it, in dir. zipkin is
+// the span collector's base URL or "". backendArgs go to the backend.
+func StartPair(t testing.TB, dir, zipkin string, backendArgs ...string) (fe, be *Proc) {
+	t.Helper()
+	feBin, beBin := Build(t, dir)
+	var z []string
+	if zipkin != "" {
+		z = []string{"-zipkin", zipkin}
+	}
+	be = Start(t, beBin, dir, append(z, backendArgs...)...)
+	fe = Start(t, feBin, dir, append(z, "-backend", be.URL)...)
+	return fe, be
+}
+
+// Get fetches url and returns the status code and body.
+func Get(t testing.TB, url string) (int, []byte) {
+	t.Helper()
+	c := &http.Client{Timeout: 30 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: read body: %v", url, err)
+	}
+	return resp.StatusCode, b
+}
+
+// Load sends n requests to the frontend's /api/hash?n=rounds.
+func Load(t testing.TB, fe *Proc, n, rounds int) {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		if code, body := Get(t, fmt.Sprintf("%s/api/hash?n=%d", fe.URL, rounds)); code != http.StatusOK {
+			t.Fatalf("request %d: %d %s", i, code, body)
+		}
+	}
+}

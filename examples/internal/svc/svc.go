@@ -1,0 +1,151 @@
+// Package svc is what the two example services share: flags, a JSON log
+// file, a Zipkin tracer, and an HTTP server on loopback that stops cleanly
+// on SIGINT or SIGTERM.
+package svc
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/openzipkin/zipkin-go"
+	zipkinhttp "github.com/openzipkin/zipkin-go/middleware/http"
+	"github.com/openzipkin/zipkin-go/reporter"
+	reporterhttp "github.com/openzipkin/zipkin-go/reporter/http"
+)
+
+// Flags are the command-line settings both services take.
+type Flags struct {
+	Addr     string // listen address, loopback by default
+	AddrFile string // file to write the bound address to, for scripts
+	Log      string // JSON log file; stderr when empty
+	Zipkin   string // Zipkin server base URL; no spans are sent when empty
+}
+
+// Register adds the flags to fs.
+func (f *Flags) Register(fs *flag.FlagSet) {
+	fs.StringVar(&f.Addr, "addr", "127.0.0.1:0", "listen address (port 0 picks a free one)")
+	fs.StringVar(&f.AddrFile, "addr-file", "", "write the bound host:port to this file once listening")
+	fs.StringVar(&f.Log, "log", "", "append JSON log records to this file (default stderr)")
+	fs.StringVar(&f.Zipkin, "zipkin", "", "report spans to this Zipkin server, e.g. http://127.0.0.1:9411")
+}
+
+// Service is one running example service.
+type Service struct {
+	Name   string
+	Log    *slog.Logger
+	Tracer *zipkin.Tracer
+	Addr   string // the bound host:port
+
+	ln      net.Listener
+	rep     reporter.Reporter
+	logFile io.Closer
+}
+
+// Start opens the log, the tracer and the listener.
+func Start(name string, f Flags) (*Service, error) {
+	s := &Service{Name: name}
+	var w io.Writer = os.Stderr
+	if f.Log != "" {
+		lf, err := os.OpenFile(f.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("open log: %w", err)
+		}
+		w, s.logFile = lf, lf
+	}
+	s.Log = slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo})).With("service", name)
+
+	ln, err := net.Listen("tcp", f.Addr)
+	if err != nil {
+		s.close()
+		return nil, fmt.Errorf("listen on %s: %w", f.Addr, err)
+	}
+	s.ln, s.Addr = ln, ln.Addr().String()
+
+	s.rep = reporter.NewNoopReporter()
+	if f.Zipkin != "" {
+		s.rep = reporterhttp.NewReporter(f.Zipkin+"/api/v2/spans", reporterhttp.BatchInterval(200*time.Millisecond))
+	}
+	ep, err := zipkin.NewEndpoint(name, s.Addr)
+	if err == nil {
+		s.Tracer, err = zipkin.NewTracer(s.rep, zipkin.WithLocalEndpoint(ep))
+	}
+	if err != nil {
+		s.close()
+		return nil, fmt.Errorf("zipkin tracer: %w", err)
+	}
+	if f.AddrFile != "" {
+		tmp := f.AddrFile + ".tmp"
+		if err := os.WriteFile(tmp, []byte(s.Addr+"\n"), 0o644); err != nil {
+			s.close()
+			return nil, fmt.Errorf("write address file: %w", err)
+		}
+		if err := os.Rename(tmp, filepath.Clean(f.AddrFile)); err != nil {
+			s.close()
+			return nil, fmt.Errorf("write address file: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// Run serves h, traced, until SIGINT or SIGTERM, then drains requests,
+// flushes spans and closes the log. It returns the process exit code.
+func (s *Service) Run(h http.Handler) int {
+	srv := &http.Server{
+		Handler:           zipkinhttp.NewServerMiddleware(s.Tracer, zipkinhttp.TagResponseSize(true))(h),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(s.ln) }()
+	fmt.Printf("%s listening on http://%s\n", s.Name, s.Addr)
+	s.Log.Info("listening", "addr", s.Addr, "pid", os.Getpid())
+
+	code := 0
+	select {
+	case <-ctx.Done():
+		s.Log.Info("shutting down")
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			s.Log.Error("shutdown", "err", err)
+			code = 1
+		}
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			s.Log.Error("serve", "err", err)
+			code = 1
+		}
+	}
+	s.close()
+	return code
+}
+
+func (s *Service) close() {
+	if s.rep != nil {
+		_ = s.rep.Close()
+	}
+	if s.ln != nil {
+		_ = s.ln.Close()
+	}
+	if s.logFile != nil {
+		_ = s.logFile.Close()
+	}
+}
+
+// Fatal prints a one-line error and exits 1; for start-up failures.
+func Fatal(name string, err error) {
+	fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+	os.Exit(1)
+}
