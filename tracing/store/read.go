@@ -1,0 +1,417 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"sort"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/obs-toolkit/obs/tracing"
+)
+
+// maxCandidates bounds the traces one query examines, so a query over a
+// huge window answers in bounded time (the newest traces win).
+const maxCandidates = 20000
+
+// maxDependencyTraces bounds the traces one dependencies request links.
+const maxDependencyTraces = 200000
+
+func decodeStored(v []byte) (tracing.Span, int64, error) {
+	if len(v) < 8 {
+		return tracing.Span{}, 0, fmt.Errorf("store: short span record")
+	}
+	ts := int64(binary.BigEndian.Uint64(v))
+	sp, err := tracing.DecodeProto3Span(v[8:])
+	return sp, ts, err
+}
+
+func readTrace(tx *bolt.Tx, tid []byte) ([]tracing.Span, error) {
+	c := tx.Bucket(bucketSpans).Cursor()
+	var out []tracing.Span
+	for k, v := c.Seek(tid); k != nil && bytes.HasPrefix(k, tid); k, v = c.Next() {
+		sp, _, err := decodeStored(v)
+		if err != nil {
+			return nil, fmt.Errorf("store: trace %x: %w", tid, err)
+		}
+		out = append(out, sp)
+	}
+	return out, nil
+}
+
+// Trace returns the merged spans of one trace, or nil when it is unknown.
+func (s *Store) Trace(id tracing.TraceID) ([]tracing.Span, error) {
+	var out []tracing.Span
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		out, err = readTrace(tx, tidBytes(id))
+		return err
+	})
+	if err != nil || len(out) == 0 {
+		return nil, err
+	}
+	return tracing.MergeTrace(out), nil
+}
+
+// window returns the query's time window in microseconds.
+func window(q *tracing.Query) (lo, hi int64) {
+	end := q.EndTs
+	if end == 0 {
+		end = time.Now().UnixMilli()
+	}
+	hi = end*1000 + 999
+	if q.Lookback > 0 {
+		lo = (end - q.Lookback) * 1000
+	}
+	if lo < 0 {
+		lo = 0
+	}
+	return lo, hi
+}
+
+// candidates lists trace ids from one index prefix whose rows end in
+// ts(8) tid(16), newest first. ordered says the rows after prefix start
+// with ts, so the scan can seek and stop.
+func candidates(c *bolt.Cursor, prefix []byte, ordered bool, lo, hi int64, limit int) [][]byte {
+	seen := map[string]bool{}
+	var out [][]byte
+	if ordered {
+		start := append(append([]byte(nil), prefix...), be64(uint64(hi)+1)...)
+		k, _ := c.Seek(start)
+		if k == nil {
+			k, _ = c.Last()
+		} else {
+			k, _ = c.Prev()
+		}
+		for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Prev() {
+			if len(k) < len(prefix)+24 {
+				continue
+			}
+			ts := int64(binary.BigEndian.Uint64(k[len(prefix):]))
+			if ts < lo {
+				break
+			}
+			if ts > hi {
+				continue
+			}
+			tid := k[len(prefix)+8 : len(prefix)+24]
+			if !seen[string(tid)] {
+				seen[string(tid)] = true
+				out = append(out, append([]byte(nil), tid...))
+				if len(out) >= limit {
+					break
+				}
+			}
+		}
+		return out
+	}
+	type cand struct {
+		tid []byte
+		ts  int64
+	}
+	var cs []cand
+	best := map[string]int{}
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		if len(k) < len(prefix)+24 {
+			continue
+		}
+		tail := k[len(k)-24:]
+		ts := int64(binary.BigEndian.Uint64(tail))
+		if ts < lo || ts > hi {
+			continue
+		}
+		tid := tail[8:]
+		if i, ok := best[string(tid)]; ok {
+			if ts > cs[i].ts {
+				cs[i].ts = ts
+			}
+			continue
+		}
+		best[string(tid)] = len(cs)
+		cs = append(cs, cand{append([]byte(nil), tid...), ts})
+	}
+	sort.Slice(cs, func(i, j int) bool { return cs[i].ts > cs[j].ts })
+	for _, c := range cs {
+		out = append(out, c.tid)
+		if len(out) >= limit {
+			break
+		}
+	}
+	return out
+}
+
+// Traces answers /api/v2/traces: the newest traces matching q, at most
+// q.Limit (default 10), each merged.
+func (s *Store) Traces(q tracing.Query) ([][]tracing.Span, error) {
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 10
+	}
+	lo, hi := window(&q)
+	var out [][]tracing.Span
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketIdx).Cursor()
+		var prefix []byte
+		ordered := true
+		svc := q.ServiceName
+		switch {
+		case svc == "":
+			prefix = []byte{ixTime}
+		case hasValueTerm(q.AnnotationQuery) != "":
+			k := hasValueTerm(q.AnnotationQuery)
+			prefix = keyBuilder{ixTag}.s(svc).s(k).s(q.AnnotationQuery[k])
+		case q.SpanName != "":
+			prefix = keyBuilder{ixName}.s(svc).s(q.SpanName)
+		case q.RemoteServiceName != "":
+			prefix = keyBuilder{ixRemote}.s(svc).s(q.RemoteServiceName)
+		case len(q.AnnotationQuery) > 0:
+			for k := range q.AnnotationQuery {
+				prefix = keyBuilder{ixTag}.s(svc).s(k)
+				break
+			}
+			ordered = false
+		default:
+			prefix = keyBuilder{ixService}.s(svc)
+		}
+		var tids [][]byte
+		if prefix[0] == ixTime {
+			tids = timeCandidates(c, lo, hi, maxCandidates)
+		} else {
+			tids = candidates(c, prefix, ordered, lo, hi, maxCandidates)
+		}
+		for _, tid := range tids {
+			spans, err := readTrace(tx, tid)
+			if err != nil {
+				return err
+			}
+			spans = tracing.MergeTrace(spans)
+			if q.Test(spans) {
+				out = append(out, spans)
+			}
+		}
+		return nil
+	})
+	sort.SliceStable(out, func(i, j int) bool { return tracing.TraceTimestamp(out[i]) > tracing.TraceTimestamp(out[j]) })
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, err
+}
+
+func hasValueTerm(m map[string]string) string {
+	best := ""
+	for k, v := range m {
+		if v != "" && (best == "" || k < best) {
+			best = k
+		}
+	}
+	return best
+}
+
+// timeCandidates scans the time index newest first.
+func timeCandidates(c *bolt.Cursor, lo, hi int64, limit int) [][]byte {
+	seen := map[string]bool{}
+	var out [][]byte
+	k, _ := c.Seek(keyBuilder{ixTime}.u(uint64(hi) + 1))
+	if k == nil {
+		k, _ = c.Last()
+	} else {
+		k, _ = c.Prev()
+	}
+	for ; k != nil && k[0] == ixTime; k, _ = c.Prev() {
+		if len(k) < 1+8+16 {
+			continue
+		}
+		ts := int64(binary.BigEndian.Uint64(k[1:]))
+		if ts < lo {
+			break
+		}
+		if ts > hi {
+			continue
+		}
+		tid := k[9:25]
+		if !seen[string(tid)] {
+			seen[string(tid)] = true
+			out = append(out, append([]byte(nil), tid...))
+			if len(out) >= limit {
+				break
+			}
+		}
+	}
+	return out
+}
+
+// Dependencies links the traces with spans in [endTs-lookback, endTs]
+// (milliseconds).
+func (s *Store) Dependencies(endTs, lookback int64) ([]tracing.DependencyLink, error) {
+	q := tracing.Query{EndTs: endTs, Lookback: lookback}
+	lo, hi := window(&q)
+	l := tracing.NewLinker()
+	err := s.db.View(func(tx *bolt.Tx) error {
+		tids := timeCandidates(tx.Bucket(bucketIdx).Cursor(), lo, hi, maxDependencyTraces)
+		for _, tid := range tids {
+			spans, err := readTrace(tx, tid)
+			if err != nil {
+				return err
+			}
+			l.Add(spans)
+		}
+		return nil
+	})
+	return l.Links(), err
+}
+
+// names lists meta rows under prefix, suffixes sorted.
+func (s *Store) names(prefix []byte) ([]string, error) {
+	out := []string{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketMeta).Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			out = append(out, string(k[len(prefix):]))
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Services lists local service names.
+func (s *Store) Services() ([]string, error) { return s.names([]byte{mService}) }
+
+// SpanNames lists the span names of a service.
+func (s *Store) SpanNames(service string) ([]string, error) {
+	return s.names(keyBuilder{mName}.s(service))
+}
+
+// RemoteServices lists the remote service names a service called.
+func (s *Store) RemoteServices(service string) ([]string, error) {
+	return s.names(keyBuilder{mRemote}.s(service))
+}
+
+// AutocompleteKeys lists the tag keys seen.
+func (s *Store) AutocompleteKeys() ([]string, error) { return s.names([]byte{mKey}) }
+
+// AutocompleteValues lists the values seen for a tag key (bounded by
+// Options.MaxValuesPerKey).
+func (s *Store) AutocompleteValues(key string) ([]string, error) {
+	return s.names(keyBuilder{mValue}.s(key))
+}
+
+// Count returns the number of stored span records.
+func (s *Store) Count() (int, error) {
+	n := 0
+	err := s.db.View(func(tx *bolt.Tx) error {
+		n = tx.Bucket(bucketSpans).Stats().KeyN
+		return nil
+	})
+	return n, err
+}
+
+// Sweep deletes spans filed before cutoff, their index rows, and names not
+// seen since cutoff. It works in bounded transactions so writers are not
+// held up; it returns the spans deleted.
+func (s *Store) Sweep(cutoff time.Time) (int, error) {
+	cut := cutoff.UnixMicro()
+	total := 0
+	for {
+		n, more, err := s.sweepChunk(cut, 5000)
+		total += n
+		if err != nil || !more {
+			if err == nil {
+				err = s.sweepMeta(cut)
+			}
+			s.Swept.Add(uint64(total))
+			return total, err
+		}
+	}
+}
+
+func (s *Store) sweepChunk(cut int64, max int) (int, bool, error) {
+	n := 0
+	more := false
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		ib, sb := tx.Bucket(bucketIdx), tx.Bucket(bucketSpans)
+		c := ib.Cursor()
+		var rows [][]byte
+		for k, _ := c.Seek([]byte{ixTime}); k != nil && k[0] == ixTime; k, _ = c.Next() {
+			if len(k) != 1+8+32 {
+				rows = append(rows, append([]byte(nil), k...))
+				continue
+			}
+			if int64(binary.BigEndian.Uint64(k[1:])) >= cut {
+				break
+			}
+			if len(rows) >= max {
+				more = true
+				break
+			}
+			rows = append(rows, append([]byte(nil), k...))
+		}
+		for _, row := range rows {
+			if len(row) == 1+8+32 {
+				spanKey := row[9:]
+				if v := sb.Get(spanKey); v != nil {
+					sp, ts, err := decodeStored(v)
+					if err == nil {
+						for _, k := range indexKeys(&sp, ts, spanKey) {
+							if err := ib.Delete(k); err != nil {
+								return err
+							}
+						}
+					}
+					if err := sb.Delete(spanKey); err != nil {
+						return err
+					}
+					n++
+				}
+			}
+			if err := ib.Delete(row); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return n, more, err
+}
+
+func (s *Store) sweepMeta(cut int64) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		mb := tx.Bucket(bucketMeta)
+		var dead [][]byte
+		err := mb.ForEach(func(k, v []byte) error {
+			if len(v) == 8 && int64(binary.BigEndian.Uint64(v)) < cut {
+				dead = append(dead, append([]byte(nil), k...))
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, k := range dead {
+			if err := mb.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	s.metaMu.Lock()
+	s.metaSeen = map[string]int64{}
+	s.keyValues = map[string]int{}
+	s.metaMu.Unlock()
+	return err
+}
+
+func (s *Store) sweeper() {
+	defer s.wg.Done()
+	t := time.NewTicker(s.opts.SweepEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.quit:
+			return
+		case <-t.C:
+			_, _ = s.Sweep(time.Now().Add(-s.opts.Retention))
+		}
+	}
+}
