@@ -20,8 +20,10 @@ const (
 	evalMaxNodes  = 2000    // parsed nodes
 	evalMemory    = 200_000 // expr-lang memory units (elements of ranges, maps, built strings)
 	evalMaxResult = 1 << 20 // bytes of JSON result
-	evalTimeout   = time.Second
 )
+
+// evalTimeout is how long eval waits for a result (a variable for tests).
+var evalTimeout = time.Second
 
 // snapshot turns a value into plain JSON data (maps, slices, strings,
 // bools, nil, int64 or float64): what eval sees. Going through JSON makes
@@ -57,24 +59,28 @@ func plainNumbers(v any) any {
 	return v
 }
 
-// evalEnv reads every exposed value into a snapshot keyed by name.
-func (a *Agent) evalEnv() (map[string]any, error) {
+// evalEnv reads every exposed value into a snapshot keyed by name. Values
+// that cannot be read are left out, their errors returned by name.
+func (a *Agent) evalEnv() (map[string]any, map[string]error) {
 	env := map[string]any{}
+	bad := map[string]error{}
 	for _, n := range a.exposedNames() {
 		b, ok, err := a.exposedJSON(n)
 		if err != nil {
-			return nil, err
+			bad[n] = err
+			continue
 		}
 		if !ok {
 			continue
 		}
 		v, err := snapshot(b)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", n, err)
+			bad[n] = fmt.Errorf("%s: %w", n, err)
+			continue
 		}
 		env[n] = v
 	}
-	return env, nil
+	return env, bad
 }
 
 // Eval evaluates an expr-lang expression over snapshots of the exposed
@@ -86,12 +92,14 @@ func (a *Agent) Eval(ctx context.Context, src string) (any, error) {
 	if len(src) > evalMaxExpr {
 		return nil, fmt.Errorf("expression of %d bytes is over the %d byte budget", len(src), evalMaxExpr)
 	}
-	env, err := a.evalEnv()
-	if err != nil {
-		return nil, err
-	}
+	env, bad := a.evalEnv()
 	prog, err := expr.Compile(src, expr.Env(env), expr.MaxNodes(evalMaxNodes))
 	if err != nil {
+		for n, berr := range bad {
+			if strings.Contains(src, n) {
+				return nil, berr
+			}
+		}
 		return nil, fmt.Errorf("compile: %s", oneLine(err.Error()))
 	}
 	type result struct {
