@@ -57,6 +57,8 @@ func main() {
 		svc.Fatal("backend", err)
 	}
 	b := &backend{s: s, leak: *leak}
+	s.Expose("requests", b.requests.Load)
+	s.Expose("leaked", b.leaked.Load)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /work", b.work)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })

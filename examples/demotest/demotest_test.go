@@ -2,16 +2,20 @@ package demotest
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/obs-toolkit/obs/repl"
 )
 
 // span is the part of a Zipkin v2 span the test looks at.
@@ -106,6 +110,24 @@ func TestRequestFlowsEndToEnd(t *testing.T) {
 	// Bad input is refused by the backend and passed on, not a 500.
 	if code, body := Get(t, fe.URL+"/api/hash?n=-4"); code != http.StatusBadRequest {
 		t.Errorf("n=-4: %d %s, want 400", code, body)
+	}
+
+	// The REPL agent in each service serves its counters.
+	for _, c := range []struct {
+		p    *Proc
+		name string
+		want string
+	}{{fe, "requests", "3"}, {fe, "failures", "1"}, {be, "requests", "2"}} {
+		cl, err := repl.Dial(strconv.Itoa(c.p.Pid()))
+		if err != nil {
+			t.Fatalf("dial agent of pid %d: %v", c.p.Pid(), err)
+		}
+		var out strings.Builder
+		err = cl.Do(context.Background(), "get", []string{c.name}, &out)
+		cl.Close()
+		if err != nil || strings.TrimSpace(out.String()) != c.want {
+			t.Errorf("pid %d get %s = %q, %v; want %s", c.p.Pid(), c.name, out.String(), err, c.want)
+		}
 	}
 
 	// Spans from both services, joined in one trace: frontend server ->

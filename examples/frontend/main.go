@@ -51,6 +51,9 @@ func main() {
 		svc.Fatal("frontend", err)
 	}
 	fe := &frontend{s: s, backend: *backendURL, client: client}
+	s.Expose("requests", fe.requests.Load)
+	s.Expose("failures", fe.failures.Load)
+	s.Expose("backend", func() string { return fe.backend })
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/hash", fe.hash)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })

@@ -1,6 +1,6 @@
 // Package svc is what the two example services share: flags, a JSON log
-// file, a Zipkin tracer, and an HTTP server on loopback that stops cleanly
-// on SIGINT or SIGTERM.
+// file, a Zipkin tracer, the obs REPL agent, and an HTTP server on loopback
+// that stops cleanly on SIGINT or SIGTERM.
 package svc
 
 import (
@@ -22,6 +22,8 @@ import (
 	zipkinhttp "github.com/openzipkin/zipkin-go/middleware/http"
 	"github.com/openzipkin/zipkin-go/reporter"
 	reporterhttp "github.com/openzipkin/zipkin-go/reporter/http"
+
+	"github.com/obs-toolkit/obs/repl"
 )
 
 // Flags are the command-line settings both services take.
@@ -30,6 +32,7 @@ type Flags struct {
 	AddrFile string // file to write the bound address to, for scripts
 	Log      string // JSON log file; stderr when empty
 	Zipkin   string // Zipkin server base URL; no spans are sent when empty
+	NoREPL   bool   // do not start the obs REPL agent
 }
 
 // Register adds the flags to fs.
@@ -38,6 +41,7 @@ func (f *Flags) Register(fs *flag.FlagSet) {
 	fs.StringVar(&f.AddrFile, "addr-file", "", "write the bound host:port to this file once listening")
 	fs.StringVar(&f.Log, "log", "", "append JSON log records to this file (default stderr)")
 	fs.StringVar(&f.Zipkin, "zipkin", "", "report spans to this Zipkin server, e.g. http://127.0.0.1:9411")
+	fs.BoolVar(&f.NoREPL, "no-repl", false, "do not start the obs REPL agent (obs repl, obs ps)")
 }
 
 // Service is one running example service.
@@ -45,7 +49,9 @@ type Service struct {
 	Name   string
 	Log    *slog.Logger
 	Tracer *zipkin.Tracer
-	Addr   string // the bound host:port
+	Addr   string         // the bound host:port
+	Level  *slog.LevelVar // the log level, changeable through the agent
+	Agent  *repl.Agent    // nil with -no-repl or when it could not start
 
 	ln      net.Listener
 	rep     reporter.Reporter
@@ -63,7 +69,8 @@ func Start(name string, f Flags) (*Service, error) {
 		}
 		w, s.logFile = lf, lf
 	}
-	s.Log = slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo})).With("service", name)
+	s.Level = new(slog.LevelVar)
+	s.Log = slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: s.Level})).With("service", name)
 
 	ln, err := net.Listen("tcp", f.Addr)
 	if err != nil {
@@ -83,6 +90,15 @@ func Start(name string, f Flags) (*Service, error) {
 	if err != nil {
 		s.close()
 		return nil, fmt.Errorf("zipkin tracer: %w", err)
+	}
+	if !f.NoREPL {
+		// A service runs on without its agent: say why and go on.
+		a, err := repl.Start(repl.Config{Name: name, LogLevel: s.Level, Logger: s.Log})
+		if err != nil {
+			s.Log.Warn("no obs REPL agent", "err", err.Error())
+		} else {
+			s.Agent = a
+		}
 	}
 	if f.AddrFile != "" {
 		tmp := f.AddrFile + ".tmp"
@@ -132,7 +148,18 @@ func (s *Service) Run(h http.Handler) int {
 	return code
 }
 
+// Expose makes v readable through the REPL agent (obs repl NAME -e 'get
+// NAME'); nothing happens without an agent.
+func (s *Service) Expose(name string, v any) {
+	if s.Agent != nil {
+		s.Agent.Expose(name, v)
+	}
+}
+
 func (s *Service) close() {
+	if s.Agent != nil {
+		_ = s.Agent.Close()
+	}
 	if s.rep != nil {
 		_ = s.rep.Close()
 	}
