@@ -2,6 +2,9 @@ package pprofx
 
 import (
 	"bytes"
+	"context"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -108,5 +111,49 @@ func TestGoToolPprof(t *testing.T) {
 		if !strings.Contains(string(out), w) {
 			t.Errorf("pprof -top lacks %s:\n%s", w, out)
 		}
+	}
+}
+
+func TestWeb(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "p.pb.gz")
+	fd, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sample(t).Write(fd); err != nil {
+		t.Fatal(err)
+	}
+	fd.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	urls := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- Web(ctx, path, "127.0.0.1:0", func(u string) { urls <- u }, io.Discard) }()
+	var url string
+	select {
+	case url = <-urls:
+	case err := <-done:
+		t.Fatalf("web ended early: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("web never listened")
+	}
+	for _, u := range []string{url, strings.Replace(url, "/ui/flamegraph", "/ui/top", 1)} {
+		resp, err := http.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(body), "main.leaf") {
+			t.Errorf("GET %s: %d, main.leaf in body: %v", u, resp.StatusCode, strings.Contains(string(body), "main.leaf"))
+		}
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("web did not stop")
 	}
 }

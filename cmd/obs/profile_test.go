@@ -1,0 +1,152 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/pprof/profile"
+
+	"github.com/obs-toolkit/obs/internal/testenv"
+)
+
+func TestProfileUsageAndErrors(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "bad.pb.gz")
+	os.WriteFile(bad, []byte("not a profile"), 0o644)
+	for _, c := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"profile", "cpu"}, 2},
+		{[]string{"profile", "cpu", "-p", "1", "-F", "0"}, 2},
+		{[]string{"profile", "cpu", "-p", "1", "-d", "-1s"}, 2},
+		{[]string{"profile", "offcpu", "-p", "1", "extra"}, 2},
+		{[]string{"profile", "top"}, 2},
+		{[]string{"profile", "top", "/nonexistent/x.pb.gz"}, 1},
+		{[]string{"profile", "top", bad}, 1},
+		{[]string{"profile", "web", bad}, 1},
+		{[]string{"profile", "heap"}, 2},
+		{[]string{"profile", "cpu", "-p", "999999999", "-d", "1s"}, 1},
+	} {
+		code, _, errs := runObs(t, c.args...)
+		if code != c.code {
+			t.Errorf("%v: exit %d, want %d (%s)", c.args, code, c.code, errs)
+		}
+		if strings.Count(strings.TrimSpace(errs), "\n") != 0 || !strings.HasPrefix(errs, "obs: ") {
+			t.Errorf("%v: want a one-line error, got %q", c.args, errs)
+		}
+	}
+}
+
+func startReady(t *testing.T, cmd *exec.Cmd, prefix string) string {
+	t.Helper()
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	line := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		sc.Scan()
+		line <- sc.Text()
+		for sc.Scan() {
+		}
+	}()
+	select {
+	case l := <-line:
+		if !strings.HasPrefix(l, prefix) {
+			t.Fatalf("fixture said %q", l)
+		}
+		return l
+	case <-time.After(60 * time.Second):
+		t.Fatal("fixture never became ready")
+	}
+	return ""
+}
+
+func TestProfileCPUCommand(t *testing.T) {
+	testenv.RequireRoot(t)
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "leaf")
+	if b, err := exec.Command("go", "build", "-o", bin, "../../probes/sample/testdata/leaf").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, b)
+	}
+	cmd := exec.Command(bin)
+	startReady(t, cmd, "ready")
+	pid := strconv.Itoa(cmd.Process.Pid)
+	file := filepath.Join(dir, "cpu.pb.gz")
+	code, out, errs := runObs(t, "profile", "cpu", "-p", pid, "-d", "2s", "-o", file, "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var rep profileReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("json %q: %v", out, err)
+	}
+	if rep.Stats.Samples == 0 || rep.Build.LeafFixed == 0 || len(rep.Top) == 0 || rep.Top[0].Function != "main.leaf" {
+		t.Fatalf("report %+v", rep)
+	}
+	fd, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := profile.Parse(fd)
+	fd.Close()
+	if err != nil || len(p.Sample) == 0 || p.Mapping[0].BuildID == "" {
+		t.Fatalf("profile: %v %v", err, p)
+	}
+	code, out, _ = runObs(t, "profile", "top", file, "--json", "--sample-index", "samples")
+	var top struct {
+		Total int64
+		Top   []struct{ Function string }
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &top) != nil || top.Total != int64(rep.Stats.Samples) {
+		t.Fatalf("top: exit %d %q", code, out)
+	}
+	code, out, _ = runObs(t, "profile", "cpu", "-p", pid, "-d", "1s", "-o", file, "--folded")
+	if code != 0 || !strings.Contains(out, "main.callerA;main.leaf ") || !strings.Contains(out, "main.callerB;main.leaf ") {
+		t.Fatalf("folded: exit %d %q", code, out)
+	}
+}
+
+func TestProfileAgent(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "svc")
+	if b, err := exec.Command("go", "build", "-o", bin, "../../repl/testdata/svc").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, b)
+	}
+	cmd := exec.Command(bin)
+	startReady(t, cmd, "ready ")
+	pid := strconv.Itoa(cmd.Process.Pid)
+	for _, kind := range []string{"heap", "goroutine"} {
+		file := filepath.Join(dir, kind+".pb.gz")
+		code, out, errs := runObs(t, "profile", kind, "-p", pid, "-o", file, "--json")
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %s", kind, code, errs)
+		}
+		var rep struct {
+			Bytes int
+			Total int64
+			Top   []struct{ Function string }
+		}
+		if err := json.Unmarshal([]byte(out), &rep); err != nil || rep.Bytes == 0 {
+			t.Fatalf("%s: %q %v", kind, out, err)
+		}
+		if kind == "goroutine" && (rep.Total < 4 || len(rep.Top) == 0) {
+			t.Errorf("goroutine profile: %+v", rep)
+		}
+		if _, err := os.Stat(file); err != nil {
+			t.Error(err)
+		}
+	}
+}
