@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -30,16 +31,9 @@ exit or after -d. Safe for Go: no uretprobe is ever placed on Go code.
 Spec forms: main.handle, 'net/http.(*conn).serve', 'main.*' (globs),
 lib:libc.so.6:malloc, usdt:python:gc__start.`,
 	}
-	c.AddCommand(newProbeListCmd(g), newProbeCountCmd(g), newProbeLatencyCmd(g))
-	for _, f := range extraProbeCmds {
-		c.AddCommand(f(g))
-	}
+	c.AddCommand(newProbeListCmd(g), newProbeCountCmd(g), newProbeLatencyCmd(g), newProbeTraceCmd(g))
 	return c
 }
-
-// extraProbeCmds lets the other probe subcommands (in probe_*.go) add
-// themselves.
-var extraProbeCmds []func(*globals) *cobra.Command
 
 // targetFlags are the flags every probe command shares.
 type targetFlags struct {
@@ -496,4 +490,129 @@ func printQuantize(io *output.IO, name string, h probes.Histogram) {
 		io.Printf("%16d |%-40s %d\n", v, strings.Repeat("@", bar), n)
 	}
 	io.Printf("\n")
+}
+
+// traceJSON is one line of `obs probe trace --json` (JSON Lines).
+type traceJSON struct {
+	Time  string         `json:"time"`
+	PID   int            `json:"pid"`
+	TID   int            `json:"tid"`
+	Goid  int64          `json:"goid,omitempty"`
+	Probe string         `json:"probe"`
+	Ret   bool           `json:"ret,omitempty"`
+	Args  []probes.Value `json:"args"`
+}
+
+func newProbeTraceCmd(g *globals) *cobra.Command {
+	var f targetFlags
+	var n int
+	var ret bool
+	var strSize int
+	c := &cobra.Command{
+		Use:   "trace (-p PID | --exe PATH | -c CMD) SPEC... [-n N]",
+		Short: "One line per hit with decoded arguments (and --ret return values)",
+		Long: `Print one line per probe hit: time, pid/tid, goroutine id for Go, and the
+arguments by name. Go arguments are decoded by the register ABI with names
+and types from DWARF (strings and slices copied up to --strsize bytes in the
+probe); C arguments by the System V ABI; USDT arguments by their note's specs.
+--ret adds return values, read at every RET of a Go function (never a
+uretprobe) and by a uretprobe for C. Events the ring buffer had no room for
+are counted and reported as lost.
+
+--json: one JSON object per line: time (RFC 3339, ns), pid, tid, goid,
+probe, ret, args: [{name, type, value}].`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(c *cobra.Command, specs []string) error {
+			if n < 0 {
+				return output.Usagef("-n must be >= 0")
+			}
+			r, err := f.target()
+			if err != nil {
+				return err
+			}
+			defer r.abort()
+			ps, err := r.t.ResolveAll(specs)
+			if err != nil {
+				return cliErr(err)
+			}
+			tr, err := probes.Trace(r.t, ps, probes.TraceOptions{Ret: ret, StrSize: strSize})
+			if err != nil {
+				return cliErr(err)
+			}
+			defer tr.Close()
+			io := g.IO()
+			for i, p := range ps {
+				if note := tr.Note(i); note != "" && !f.asJSON {
+					io.Warnf("%s: arguments shown as raw registers: %s", p.Name, note)
+				}
+			}
+			if !f.asJSON {
+				fmt.Fprintf(io.Err, "obs: tracing %d probe(s) at %d site(s): %s. Ctrl-C to stop.\n", len(ps), len(tr.Sites), costNote(tr.Sites))
+			}
+			if err := r.start(); err != nil {
+				return cliErr(err)
+			}
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				seen := 0
+				for {
+					ev, err := tr.Next()
+					if err != nil {
+						return
+					}
+					printEvent(io, f.asJSON, ps[ev.Probe], ev)
+					seen++
+					if n > 0 && seen >= n {
+						return
+					}
+				}
+			}()
+			reason := r.wait(&f, tr.Hits, nil, done)
+			tr.Close()
+			<-done
+			if lost := tr.Lost(); lost > 0 {
+				io.Warnf("%d event(s) lost: the ring buffer was full", lost)
+			}
+			return rateErr(reason, &f)
+		},
+	}
+	f.add(c, true)
+	c.Flags().IntVarP(&n, "count", "n", 0, "stop after N events (0: no limit)")
+	c.Flags().BoolVar(&ret, "ret", false, "also print return values")
+	c.Flags().IntVar(&strSize, "strsize", 64, "bytes copied per string or slice (at most 256)")
+	c.Flags().Lookup("max-rate").DefValue = "10000"
+	c.Flags().Set("max-rate", "10000")
+	return c
+}
+
+func printEvent(io *output.IO, asJSON bool, p probes.Probe, ev probes.Event) {
+	if asJSON {
+		args := ev.Args
+		if args == nil {
+			args = []probes.Value{}
+		}
+		b, err := json.Marshal(traceJSON{Time: ev.Time.Format(time.RFC3339Nano), PID: ev.PID, TID: ev.TID, Goid: ev.Goid, Probe: p.Name, Ret: ev.Ret, Args: args})
+		if err == nil {
+			io.Printf("%s\n", b)
+		}
+		return
+	}
+	var b strings.Builder
+	b.WriteString(ev.Time.Format("15:04:05.000000"))
+	fmt.Fprintf(&b, " %d/%d", ev.PID, ev.TID)
+	if ev.Goid > 0 {
+		fmt.Fprintf(&b, " g%d", ev.Goid)
+	}
+	b.WriteString(" " + p.Name)
+	var parts []string
+	for _, a := range ev.Args {
+		parts = append(parts, a.Name+"="+a.Value)
+	}
+	if ev.Ret {
+		b.WriteString(" -> (" + strings.Join(parts, ", ") + ")")
+	} else {
+		b.WriteString("(" + strings.Join(parts, ", ") + ")")
+	}
+	io.Printf("%s\n", b.String())
 }

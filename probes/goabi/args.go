@@ -180,6 +180,11 @@ func typeName(t dwarf.Type) string {
 		return "?"
 	}
 	n := t.String()
+	for _, pre := range []string{"struct ", "union ", "class "} {
+		if strings.HasPrefix(n, pre) && !strings.HasPrefix(n, pre+"{") {
+			n = strings.TrimPrefix(n, pre)
+		}
+	}
 	if n == "" {
 		n = "?"
 	}
@@ -230,11 +235,14 @@ func (g *Debug) FieldOffset(typ, field string) (int64, bool) {
 
 func underlying(t dwarf.Type) dwarf.Type {
 	for i := 0; i < 16; i++ {
-		td, ok := t.(*dwarf.TypedefType)
-		if !ok {
+		switch v := t.(type) {
+		case *dwarf.TypedefType:
+			t = v.Type
+		case *dwarf.QualType:
+			t = v.Type
+		default:
 			return t
 		}
-		t = td.Type
 	}
 	return t
 }

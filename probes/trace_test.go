@@ -1,0 +1,139 @@
+package probes
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/obs-toolkit/obs/internal/testenv"
+)
+
+func collect(t *testing.T, tr *Tracer, n int) []Event {
+	t.Helper()
+	ch := make(chan Event, n)
+	go func() {
+		for {
+			ev, err := tr.Next()
+			if err != nil {
+				close(ch)
+				return
+			}
+			ch <- ev
+		}
+	}()
+	var out []Event
+	timeout := time.After(60 * time.Second)
+	for len(out) < n {
+		select {
+		case ev, ok := <-ch:
+			if !ok {
+				t.Fatalf("tracer ended after %d events", len(out))
+			}
+			out = append(out, ev)
+		case <-timeout:
+			t.Fatalf("only %d of %d events", len(out), n)
+		}
+	}
+	return out
+}
+
+func argString(ev Event) string {
+	var parts []string
+	for _, a := range ev.Args {
+		parts = append(parts, a.Name+"="+a.Value)
+	}
+	return strings.Join(parts, " ")
+}
+
+func TestTraceGoArgs(t *testing.T) {
+	testenv.RequireRoot(t)
+	for _, tc := range []struct{ name, toolchain string }{{"default", ""}, {"go1.25", "go1.25.4"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			bin := goFixture(t, tc.toolchain)
+			p := startFixture(t, bin, "calls", "20")
+			tg, err := ProcessTarget(p.pid())
+			if err != nil {
+				t.Fatal(err)
+			}
+			ps, err := tg.ResolveAll([]string{"main.work"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tr, err := Trace(tg, ps, TraceOptions{Ret: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tr.Close()
+			p.goAhead()
+			evs := collect(t, tr, 40)
+			p.expect("done")
+			entries, rets := 0, 0
+			var goid int64 = -1
+			for _, ev := range evs {
+				if ev.PID != p.pid() {
+					t.Errorf("event from pid %d", ev.PID)
+				}
+				if ev.Ret {
+					// work returns len(name) ^ n + len(tags) = (7 ^ i) + 3.
+					i := rets
+					want := fmt.Sprintf("~r0=%d", (len(fmt.Sprintf("hello-%d", i%10))^i)+3)
+					if got := argString(ev); got != want {
+						t.Errorf("return %d = %q, want %q", i, got, want)
+					}
+					rets++
+					continue
+				}
+				i := entries
+				want := fmt.Sprintf(`name="hello-%d" n=%d tags=len=3 cap=3 [%d 2 3]`, i%10, i, i)
+				if got := argString(ev); got != want {
+					t.Errorf("call %d args = %q, want %q", i, got, want)
+				}
+				if ev.Goid <= 0 || (goid >= 0 && ev.Goid != goid) {
+					t.Errorf("goroutine id %d (first %d)", ev.Goid, goid)
+				}
+				goid = ev.Goid
+				entries++
+			}
+			if entries != 20 || rets != 20 {
+				t.Errorf("%d entries, %d returns; want 20 each", entries, rets)
+			}
+			if tr.Lost() != 0 {
+				t.Errorf("lost %d events", tr.Lost())
+			}
+			tr.Close()
+			p.finish()
+		})
+	}
+}
+
+func TestTraceCString(t *testing.T) {
+	testenv.RequireRoot(t)
+	bin := cFixture(t)
+	p := startFixture(t, bin, "3")
+	tg, err := ProcessTarget(p.pid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := tg.ResolveAll([]string{"cwork"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := Trace(tg, ps, TraceOptions{Ret: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	p.goAhead()
+	evs := collect(t, tr, 6)
+	var got []string
+	for _, ev := range evs {
+		got = append(got, fmt.Sprintf("%v:%s", ev.Ret, argString(ev)))
+	}
+	want := `false:name="cfixture" n=0,true:ret=8,false:name="cfixture" n=1,true:ret=9,false:name="cfixture" n=2,true:ret=10`
+	if strings.Join(got, ",") != want {
+		t.Errorf("events:\n%s\nwant:\n%s", strings.Join(got, ","), want)
+	}
+	tr.Close()
+	p.finish()
+}
