@@ -43,12 +43,15 @@ type Core struct {
 	// Warnings are problems that leave the analysis partial.
 	Warnings []string
 
-	target  *proc.Target
-	group   *proc.TargetGroup
-	syms    map[string]uint64
-	symSize map[string]uint64
-	rt      *runtimeLayout
-	gcache  []*Goroutine
+	target    *proc.Target
+	group     *proc.TargetGroup
+	syms      map[string]uint64
+	symSize   map[string]uint64
+	rt        *runtimeLayout
+	gcache    []*Goroutine
+	heap      *heap
+	typeNames map[uint64]string
+	dataSyms  []symRange
 }
 
 // Options for Open.

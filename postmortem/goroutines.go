@@ -43,6 +43,7 @@ type Frame struct {
 	Line int    `json:"line"`
 	PC   uint64 `json:"pc"`
 	Args []Arg  `json:"args,omitempty"`
+	sp   uint64
 }
 
 // Arg is a function argument with its value as delve prints it.
@@ -224,7 +225,7 @@ func (c *Core) stack(g *proc.G, depth int, withArgs bool) []Frame {
 	out := make([]Frame, 0, len(frames))
 	for i := range frames {
 		fr := &frames[i]
-		f := Frame{File: fr.Call.File, Line: fr.Call.Line, PC: fr.Call.PC}
+		f := Frame{File: fr.Call.File, Line: fr.Call.Line, PC: fr.Call.PC, sp: uint64(fr.Regs.SP())}
 		if fr.Call.Fn != nil {
 			f.Func = fr.Call.Fn.Name
 		} else {
@@ -277,7 +278,9 @@ var parking = map[string]bool{
 	"runtime.netpollblock": true, "sync.runtime_SemacquireMutex": true, "sync.runtime_Semacquire": true,
 	"sync.runtime_SemacquireRWMutex": true, "sync.runtime_SemacquireRWMutexR": true, "sync.runtime_SemacquireWaitGroup": true,
 	"internal/poll.runtime_pollWait": true, "sync.runtime_notifyListWait": true, "internal/sync.runtime_SemacquireMutex": true,
-	"runtime.goexit": true, "runtime.gcParkAssist": true,
+	"runtime.goexit": true, "runtime.gcParkAssist": true, "internal/sync.(*Mutex).lockSlow": true,
+	"internal/sync.(*Mutex).Lock": true, "sync.(*Mutex).Lock": true, "sync.(*WaitGroup).Wait": true,
+	"sync.(*RWMutex).Lock": true, "sync.(*RWMutex).RLock": true, "sync.(*Cond).Wait": true, "sync.(*Mutex).lockSlow": true,
 }
 
 func userTop(fr []Frame) Frame {

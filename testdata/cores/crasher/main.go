@@ -15,6 +15,10 @@
 //     global and in a heap object, so that only a precise mark gets them
 //     right,
 //   - 3 goroutines in select on two channels nothing holds (leaked),
+//   - 2 goroutines locking a sync.Mutex held forever that nothing else
+//     holds (leaked), 2 waiting on a WaitGroup nothing holds (leaked),
+//   - 1 goroutine locking a global sync.Mutex held forever (not provably
+//     leaked: the global could still be unlocked),
 //   - 1 goroutine sleeping in time.Sleep (not leaked),
 //
 // and keep 1000 live *Record values (64 bytes each) reachable from a global,
@@ -26,6 +30,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"sync"
 	"time"
 	"unsafe"
 )
@@ -50,6 +55,29 @@ var (
 )
 
 type addrBox struct{ addrs [8]uintptr }
+
+// guarded and wgBox keep the lock in an object of its own (not a tiny
+// allocation shared with other values).
+type guarded struct {
+	mu    sync.Mutex
+	owner *Record
+}
+
+type wgBox struct {
+	wg    sync.WaitGroup
+	owner *Record
+}
+
+var globalMu sync.Mutex
+
+//go:noinline
+func lockGuarded(g *guarded) { g.mu.Lock(); sink++ }
+
+//go:noinline
+func waitBox(w *wgBox) { w.wg.Wait(); sink++ }
+
+//go:noinline
+func lockGlobal() { globalMu.Lock(); sink++ }
 
 //go:noinline
 func makeRecords(n int) []*Record {
@@ -92,10 +120,22 @@ func park() {
 	for i := 0; i < 3; i++ {
 		go leakSelect(make(chan string), make(chan string))
 	}
+	locked := &guarded{}
+	locked.mu.Lock()
+	for i := 0; i < 2; i++ {
+		go lockGuarded(locked)
+	}
+	box := &wgBox{}
+	box.wg.Add(1)
+	for i := 0; i < 2; i++ {
+		go waitBox(box)
+	}
+	globalMu.Lock()
+	go lockGlobal()
 	go time.Sleep(time.Hour)
-	// Wait until all 26 are parked, then let two GCs stamp their wait times.
+	// Wait until all 31 are parked, then let two GCs stamp their wait times.
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
-		if runtime.NumGoroutine() >= 27 {
+		if runtime.NumGoroutine() >= 32 {
 			break
 		}
 		time.Sleep(time.Millisecond)
