@@ -1,0 +1,250 @@
+package logfmt
+
+import (
+	"bytes"
+	"math"
+	"unicode/utf8"
+)
+
+// The "inspect" mode approximates node's util.inspect(rec, false, Infinity,
+// true): colours on, identifier keys bare and others quoted, strings in
+// single quotes with node's escapes, an object on one line when it fits in
+// 80 columns and holds fewer than three nested levels, otherwise one
+// property per line indented by two. Not reproduced: grouping of arrays
+// longer than six elements into columns, and arrays over 100 elements.
+
+type inspectCtx struct {
+	lvl      int // indentationLvl
+	curDepth int
+}
+
+func (r *renderer) inspectMembers(b []byte, ms []member, depth int) []byte {
+	c := &inspectCtx{}
+	return r.inspectObject(b, c, ms, depth)
+}
+
+// appendInspect writes util.inspect of a value without colours, as
+// util.format's %s does for objects.
+func (r *renderer) appendInspect(b, raw []byte, depth int, color bool) []byte {
+	c := &inspectCtx{}
+	return r.inspectValue(b, c, raw, depth, color)
+}
+
+func (r *renderer) inspectObject(b []byte, c *inspectCtx, ms []member, depth int) []byte {
+	c.curDepth = depth
+	var out [][]byte
+	for _, m := range ms {
+		if m.del {
+			continue
+		}
+		var e []byte
+		if isIdent(m.key) {
+			e = append(e, m.key...)
+		} else {
+			e = inspStyle(e, inspQuote(nil, wtfDisplay(m.key, &r.ar)), "\x1b[32m", "\x1b[39m", true)
+		}
+		e = append(e, ':', ' ')
+		c.lvl += 2
+		e = r.inspectValue(e, c, m.val, depth+1, true)
+		c.lvl -= 2
+		out = append(out, e)
+	}
+	if len(out) == 0 {
+		return append(b, '{', '}')
+	}
+	return reduceToSingle(b, c, out, '{', '}', depth)
+}
+
+func reduceToSingle(b []byte, c *inspectCtx, out [][]byte, open, close byte, depth int) []byte {
+	if c.curDepth-depth < 3 {
+		start := len(out) + c.lvl + 1 + 10
+		total := len(out) + start
+		fits := total+len(out) <= 80
+		if fits {
+			for _, e := range out {
+				total += utf16Len(stripColors(e))
+				if total > 80 {
+					fits = false
+					break
+				}
+			}
+		}
+		if fits {
+			joined := bytes.Join(out, []byte(", "))
+			if bytes.IndexByte(joined, '\n') < 0 {
+				b = append(b, open, ' ')
+				b = append(b, joined...)
+				return append(b, ' ', close)
+			}
+		}
+	}
+	ind := make([]byte, 0, c.lvl+1)
+	ind = append(ind, '\n')
+	for i := 0; i < c.lvl; i++ {
+		ind = append(ind, ' ')
+	}
+	b = append(b, open)
+	b = append(b, ind...)
+	b = append(b, ' ', ' ')
+	for i, e := range out {
+		if i > 0 {
+			b = append(b, ',')
+			b = append(b, ind...)
+			b = append(b, ' ', ' ')
+		}
+		b = append(b, e...)
+	}
+	b = append(b, ind...)
+	return append(b, close)
+}
+
+func (r *renderer) inspectValue(b []byte, c *inspectCtx, raw []byte, depth int, color bool) []byte {
+	switch kindOf(raw) {
+	case '{':
+		ms := objectMembers(raw, r.getMembers(), &r.ar)
+		b = r.inspectObject(b, c, ms, depth)
+		r.putMembers(ms)
+		return b
+	case '[':
+		c.curDepth = depth
+		elems := arrayElems(raw, nil)
+		if len(elems) == 0 {
+			return append(b, '[', ']')
+		}
+		var out [][]byte
+		for _, e := range elems {
+			c.lvl += 2
+			out = append(out, r.inspectValue(nil, c, e, depth+1, color))
+			c.lvl -= 2
+		}
+		return reduceToSingle(b, c, out, '[', ']', depth)
+	case '"':
+		s := displayString(raw, &r.ar)
+		n := utf16Len(s)
+		if n > 16 && n > 80-c.lvl-4 {
+			lines := splitAfterNewline(s)
+			if len(lines) > 1 {
+				for i, l := range lines {
+					if i > 0 {
+						b = append(b, " +\n"...)
+						for k := 0; k < c.lvl+2; k++ {
+							b = append(b, ' ')
+						}
+					}
+					b = inspStyle(b, inspQuote(nil, l), "\x1b[32m", "\x1b[39m", color)
+				}
+				return b
+			}
+		}
+		return inspStyle(b, inspQuote(nil, s), "\x1b[32m", "\x1b[39m", color)
+	case '0':
+		f := numberValue(raw)
+		var nb []byte
+		if f == 0 && math.Signbit(f) {
+			nb = []byte("-0")
+		} else {
+			nb = appendJSNumber(nil, f)
+		}
+		return inspStyle(b, nb, "\x1b[33m", "\x1b[39m", color)
+	case 't', 'f':
+		return inspStyle(b, raw, "\x1b[33m", "\x1b[39m", color)
+	case 'n':
+		return inspStyle(b, raw, "\x1b[1m", "\x1b[22m", color)
+	}
+	return append(b, raw...)
+}
+
+func splitAfterNewline(s []byte) [][]byte {
+	var out [][]byte
+	for len(s) > 0 {
+		i := bytes.IndexByte(s, '\n')
+		if i < 0 || i == len(s)-1 {
+			out = append(out, s)
+			break
+		}
+		out = append(out, s[:i+1])
+		s = s[i+1:]
+	}
+	return out
+}
+
+func inspStyle(b, s []byte, on, off string, color bool) []byte {
+	if !color {
+		return append(b, s...)
+	}
+	b = append(b, on...)
+	b = append(b, s...)
+	return append(b, off...)
+}
+
+func isIdent(k []byte) bool {
+	if len(k) == 0 {
+		return false
+	}
+	for i, c := range k {
+		if c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (i > 0 && c >= '0' && c <= '9') {
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+func stripColors(s []byte) []byte {
+	if bytes.IndexByte(s, 0x1b) < 0 {
+		return s
+	}
+	out := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] == 0x1b && i+1 < len(s) && s[i+1] == '[' {
+			j := i + 2
+			for j < len(s) && s[j] != 'm' {
+				j++
+			}
+			i = j
+			continue
+		}
+		out = append(out, s[i])
+	}
+	return out
+}
+
+// inspQuote is node's strEscape: single quotes unless the string holds one
+// (then double quotes, or backticks), with \n, \t, \xNN escapes.
+func inspQuote(b, s []byte) []byte {
+	q := byte('\'')
+	if bytes.IndexByte(s, '\'') >= 0 {
+		if bytes.IndexByte(s, '"') < 0 {
+			q = '"'
+		} else if bytes.IndexByte(s, '`') < 0 && !bytes.Contains(s, []byte("${")) {
+			q = '`'
+		}
+	}
+	b = append(b, q)
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRune(s[i:])
+		switch {
+		case r == rune(q) && q == '\'':
+			b = append(b, '\\', '\'')
+		case r == '\\':
+			b = append(b, '\\', '\\')
+		case r == '\b':
+			b = append(b, '\\', 'b')
+		case r == '\t':
+			b = append(b, '\\', 't')
+		case r == '\n':
+			b = append(b, '\\', 'n')
+		case r == '\f':
+			b = append(b, '\\', 'f')
+		case r == '\r':
+			b = append(b, '\\', 'r')
+		case r < 0x20 || (r >= 0x7f && r < 0xa0):
+			const hx = "0123456789ABCDEF"
+			b = append(b, '\\', 'x', hx[r>>4], hx[r&15])
+		default:
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(b, q)
+}

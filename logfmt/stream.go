@@ -1,0 +1,537 @@
+package logfmt
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"runtime"
+	"sync"
+	"syscall"
+	"time"
+	"unicode/utf8"
+)
+
+// Input is one source of lines.
+type Input struct {
+	Name string
+	R    io.Reader
+	// Chunked64K reproduces node's 64 KiB file reads: a \r\n whose \n
+	// starts a 64 KiB block keeps its \r, as bunyan reading a file does.
+	Chunked64K bool
+}
+
+// Stats counts what a run saw.
+type Stats struct {
+	Lines   int64            `json:"lines"`
+	Records int64            `json:"records"` // bunyan records read
+	Shown   int64            `json:"shown"`   // records that passed the filters
+	Other   int64            `json:"other"`   // lines that were not records
+	Bytes   int64            `json:"bytes"`
+	ByLevel map[string]int64 `json:"by_level"` // shown records by level name
+	ByName  map[string]int64 `json:"by_name"`  // shown records by name
+}
+
+func (s *Stats) add(o *Stats) {
+	s.Lines += o.Lines
+	s.Records += o.Records
+	s.Shown += o.Shown
+	s.Other += o.Other
+	s.Bytes += o.Bytes
+	for k, v := range o.ByLevel {
+		if s.ByLevel == nil {
+			s.ByLevel = map[string]int64{}
+		}
+		s.ByLevel[k] += v
+	}
+	for k, v := range o.ByName {
+		if s.ByName == nil {
+			s.ByName = map[string]int64{}
+		}
+		s.ByName[k] += v
+	}
+}
+
+// Processor filters and renders inputs to a writer.
+type Processor struct {
+	Opts *Options
+	// Workers renders chunks in parallel (output stays in order);
+	// 0 means GOMAXPROCS.
+	Workers int
+	// CountOnly counts into Stats without writing records.
+	CountOnly bool
+}
+
+// ErrOutputClosed is returned when the reader of the output went away
+// (EPIPE); bunyan exits 0 then, and so should callers.
+var ErrOutputClosed = errors.New("output closed")
+
+const chunkSize = 512 << 10
+
+type chunk struct {
+	data  []byte
+	off   int64 // offset of data[0] in the input
+	out   []byte
+	stats Stats
+	done  chan struct{}
+}
+
+var chunkPool = sync.Pool{New: func() any {
+	return &chunk{data: make([]byte, 0, chunkSize+4096), done: make(chan struct{}, 1)}
+}}
+
+// lineSplit calls fn for each line of data (which ends in \n unless it is
+// the input's tail), without its terminator.
+func lineSplit(data []byte, off int64, chunked bool, fn func(line []byte)) {
+	for len(data) > 0 {
+		i := bytes.IndexByte(data, '\n')
+		var line []byte
+		if i < 0 {
+			line = data
+			data = nil
+		} else {
+			line = data[:i]
+			if i > 0 && line[i-1] == '\r' && !(chunked && (off+int64(i))%65536 == 0) {
+				line = line[:i-1]
+			}
+			data = data[i+1:]
+			off += int64(i) + 1
+		}
+		fn(line)
+	}
+}
+
+func (p *Processor) workers() int {
+	if p.Workers > 0 {
+		return p.Workers
+	}
+	return runtime.GOMAXPROCS(0)
+}
+
+// renderChunk renders every line of c with r.
+func (p *Processor) renderChunk(r *renderer, c *chunk, chunked bool) {
+	c.out = c.out[:0]
+	c.stats = Stats{}
+	var fixBuf []byte
+	lineSplit(c.data, c.off, chunked, func(line []byte) {
+		c.stats.Lines++
+		if !utf8.Valid(line) {
+			fixBuf = repairUTF8(fixBuf[:0], line)
+			line = fixBuf
+		}
+		n := len(c.out)
+		var shown bool
+		c.out, shown = r.Line(c.out, line)
+		if r.isRecord {
+			c.stats.Records++
+		} else {
+			c.stats.Other++
+		}
+		if shown {
+			c.stats.Shown++
+			if p.CountOnly {
+				c.out = c.out[:n]
+				p.count(r, &c.stats)
+			}
+		}
+	})
+	c.stats.Bytes = int64(len(c.data))
+}
+
+func (p *Processor) count(r *renderer, s *Stats) {
+	if s.ByLevel == nil {
+		s.ByLevel = map[string]int64{}
+		s.ByName = map[string]int64{}
+	}
+	lk := r.propertyKey(r.lastLevel)
+	if n := levelUpper(lk); n != "" {
+		s.ByLevel[n]++
+	} else {
+		s.ByLevel["LVL"+string(r.appendJSString(nil, r.lastLevel))]++
+	}
+	s.ByName[string(r.appendJSString(nil, r.lastName))]++
+}
+
+// readChunks reads in into chunks cut after a newline and sends them, in
+// order, to both channels.
+func readChunks(ctx context.Context, in io.Reader, work, order chan<- *chunk) error {
+	defer close(work)
+	defer close(order)
+	var carry []byte
+	var off int64
+	eof := false
+	for !eof {
+		c := chunkPool.Get().(*chunk)
+		c.data = append(c.data[:0], carry...)
+		c.off = off
+		for {
+			if len(c.data) == cap(c.data) {
+				c.data = append(c.data, 0)[:len(c.data)]
+			}
+			want := cap(c.data) - len(c.data)
+			n, err := in.Read(c.data[len(c.data):cap(c.data)])
+			c.data = c.data[:len(c.data)+n]
+			if err == io.EOF {
+				eof = true
+				break
+			}
+			if err != nil {
+				chunkPool.Put(c)
+				return err
+			}
+			if len(c.data) >= chunkSize || n < want {
+				if i := bytes.LastIndexByte(c.data, '\n'); i >= 0 {
+					break
+				}
+			}
+		}
+		carry = carry[:0]
+		if !eof {
+			i := bytes.LastIndexByte(c.data, '\n')
+			carry = append(carry, c.data[i+1:]...)
+			c.data = c.data[:i+1]
+		}
+		off += int64(len(c.data))
+		select {
+		case order <- c:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		work <- c
+	}
+	return nil
+}
+
+// Run renders all inputs to w: one input in parallel chunks, several
+// merged in time order as bunyan merges them. Read errors are returned per
+// input in errs (bunyan counts them into its exit status); err is a write
+// failure (ErrOutputClosed for EPIPE).
+func (p *Processor) Run(w io.Writer, inputs []Input) (st Stats, errs []error, err error) {
+	if len(inputs) == 1 {
+		e, err := p.runOne(w, inputs[0], &st)
+		if e != nil {
+			errs = append(errs, e)
+		}
+		return st, errs, err
+	}
+	return p.runMerge(w, inputs)
+}
+
+func writeErr(err error) error {
+	if errors.Is(err, syscall.EPIPE) {
+		return ErrOutputClosed
+	}
+	return err
+}
+
+func (p *Processor) runOne(w io.Writer, in Input, st *Stats) (readErr, err error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	nw := p.workers()
+	work := make(chan *chunk, nw)
+	order := make(chan *chunk, 2*nw)
+	var wg sync.WaitGroup
+	for i := 0; i < nw; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := newRenderer(p.Opts)
+			for c := range work {
+				p.renderChunk(r, c, in.Chunked64K)
+				c.done <- struct{}{}
+			}
+		}()
+	}
+	rerr := make(chan error, 1)
+	go func() { rerr <- readChunks(ctx, in.R, work, order) }()
+	for c := range order {
+		<-c.done
+		if err == nil && len(c.out) > 0 {
+			if _, e := w.Write(c.out); e != nil {
+				err = writeErr(e)
+				cancel()
+			}
+		}
+		st.add(&c.stats)
+		if cap(c.out) <= 8*chunkSize && cap(c.data) <= 2*chunkSize {
+			chunkPool.Put(c)
+		}
+	}
+	wg.Wait()
+	readErr = <-rerr
+	if errors.Is(readErr, context.Canceled) {
+		readErr = nil
+	}
+	return readErr, err
+}
+
+type item struct {
+	t      float64
+	record bool
+	out    []byte
+}
+
+// runMerge reads every input in its own goroutine and emits records in
+// time order: at each step, with a candidate from every input that is not
+// finished, the earliest (the first input on ties or unparseable times),
+// as bunyan's emitNextRecord picks. Lines that are not records are
+// written as soon as they are next in their input.
+func (p *Processor) runMerge(w io.Writer, inputs []Input) (st Stats, errs []error, err error) {
+	type src struct {
+		ch   chan item
+		head *item
+		done bool
+		err  error
+		st   Stats
+	}
+	srcs := make([]*src, len(inputs))
+	stop := make(chan struct{})
+	defer close(stop)
+	var wg sync.WaitGroup
+	for i, in := range inputs {
+		s := &src{ch: make(chan item, 256)}
+		srcs[i] = s
+		wg.Add(1)
+		go func(in Input, s *src) {
+			defer wg.Done()
+			defer close(s.ch)
+			r := newRenderer(p.Opts)
+			loc := r.loc()
+			var fixBuf []byte
+			s.err = readLines(in.R, in.Chunked64K, func(line []byte) bool {
+				s.st.Lines++
+				s.st.Bytes += int64(len(line)) + 1
+				if !utf8.Valid(line) {
+					fixBuf = repairUTF8(fixBuf[:0], line)
+					line = fixBuf
+				}
+				out, shown := r.Line(nil, line)
+				if r.isRecord {
+					s.st.Records++
+				} else {
+					s.st.Other++
+				}
+				if shown {
+					s.st.Shown++
+					if p.CountOnly {
+						p.count(r, &s.st)
+						out = nil
+					}
+				}
+				if !shown && !(!r.isRecord && len(out) > 0) {
+					return true
+				}
+				it := item{record: r.isRecord, out: out}
+				if it.record {
+					it.t = dateValue(get(r.top, "time"), loc)
+				}
+				select {
+				case s.ch <- it:
+					return true
+				case <-stop:
+					return false
+				}
+			})
+		}(in, s)
+	}
+	write := func(b []byte) {
+		if err == nil && len(b) > 0 {
+			if _, e := w.Write(b); e != nil {
+				err = writeErr(e)
+			}
+		}
+	}
+	for {
+		// Fill heads, writing non-records straight away.
+		for _, s := range srcs {
+			for !s.done && s.head == nil {
+				it, ok := <-s.ch
+				if !ok {
+					s.done = true
+					break
+				}
+				if !it.record {
+					write(it.out)
+					continue
+				}
+				s.head = &it
+			}
+		}
+		var min *src
+		for _, s := range srcs {
+			if s.head == nil {
+				continue
+			}
+			if min == nil || min.head.t > s.head.t {
+				min = s
+			}
+		}
+		if min == nil {
+			break
+		}
+		write(min.head.out)
+		min.head = nil
+		if err != nil {
+			break
+		}
+	}
+	if err != nil {
+		// Drain so the readers finish.
+		go func() {
+			for _, s := range srcs {
+				for range s.ch {
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for i, s := range srcs {
+		st.add(&s.st)
+		if s.err != nil {
+			errs = append(errs, &InputError{Name: inputs[i].Name, Err: s.err})
+		}
+	}
+	return st, errs, err
+}
+
+// InputError is a failure reading one input.
+type InputError struct {
+	Name string
+	Err  error
+}
+
+func (e *InputError) Error() string { return e.Name + ": " + e.Err.Error() }
+func (e *InputError) Unwrap() error { return e.Err }
+
+// readLines calls fn for every line of r (terminator removed, as
+// lineSplit does); fn returns false to stop.
+func readLines(r io.Reader, chunked bool, fn func([]byte) bool) error {
+	buf := make([]byte, 0, 256<<10)
+	var off int64
+	stopped := false
+	for !stopped {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		last := bytes.LastIndexByte(buf, '\n')
+		if err == io.EOF {
+			last = len(buf) - 1
+		}
+		if last >= 0 {
+			lineSplit(buf[:last+1], off, chunked, func(line []byte) {
+				if !stopped && !fn(line) {
+					stopped = true
+				}
+			})
+			off += int64(last + 1)
+			buf = append(buf[:0], buf[last+1:]...)
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Follow renders path as it grows, like tail -F: from the start, then
+// every poll interval; when the file is replaced (rotation: another inode
+// at the path) or truncated, the old file is read to its end and the new
+// one from its start. It returns when ctx ends.
+func (p *Processor) Follow(ctx context.Context, w io.Writer, path string, poll time.Duration) error {
+	if poll <= 0 {
+		poll = 250 * time.Millisecond
+	}
+	r := newRenderer(p.Opts)
+	var f *os.File
+	var fi os.FileInfo
+	var off int64
+	var pending []byte
+	var out, fixBuf []byte
+	open := func() error {
+		nf, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		if f != nil {
+			f.Close()
+		}
+		f = nf
+		fi, _ = f.Stat()
+		off = 0
+		pending = pending[:0]
+		return nil
+	}
+	if err := open(); err != nil {
+		return err
+	}
+	defer func() { f.Close() }()
+	emit := func(line []byte) {
+		if !utf8.Valid(line) {
+			fixBuf = repairUTF8(fixBuf[:0], line)
+			line = fixBuf
+		}
+		out, _ = r.Line(out, line)
+	}
+	drain := func() error {
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := f.Read(buf)
+			if n > 0 {
+				pending = append(pending, buf[:n]...)
+				off += int64(n)
+				if i := bytes.LastIndexByte(pending, '\n'); i >= 0 {
+					out = out[:0]
+					lineSplit(pending[:i+1], 0, false, emit)
+					pending = append(pending[:0], pending[i+1:]...)
+					if _, werr := w.Write(out); werr != nil {
+						return writeErr(werr)
+					}
+				}
+			}
+			if err == io.EOF {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+	t := time.NewTicker(poll)
+	defer t.Stop()
+	for {
+		if err := drain(); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		cur, err := os.Stat(path)
+		if err != nil {
+			continue // rotated away; wait for the new file
+		}
+		if !os.SameFile(cur, fi) || cur.Size() < off {
+			if err := drain(); err != nil {
+				return err
+			}
+			if len(pending) > 0 {
+				out = out[:0]
+				emit(pending)
+				if _, werr := w.Write(out); werr != nil {
+					return writeErr(werr)
+				}
+			}
+			if err := open(); err != nil {
+				continue
+			}
+		}
+	}
+}
+
