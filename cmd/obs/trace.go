@@ -692,4 +692,3 @@ The output is JSON already; --json is accepted for uniformity.`,
 	c.Flags().BoolVar(&o.json, "json", false, "(output is always JSON)")
 	return c
 }
-
