@@ -212,7 +212,10 @@ func (c *counter) Inc() int { c.N++; return c.N }
 
 func TestVarsGetEval(t *testing.T) {
 	a, _ := startAgent(t, Config{})
-	expvar.NewInt("repl_test_requests").Set(17)
+	if expvar.Get("repl_test_requests") == nil {
+		expvar.NewInt("repl_test_requests")
+	}
+	expvar.Get("repl_test_requests").(*expvar.Int).Set(17)
 	a.Expose("stats", struct {
 		Hits   int     `json:"hits"`
 		Misses int     `json:"misses"`

@@ -1,0 +1,137 @@
+package repl
+
+import (
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// agentGoroutines returns the goroutines running agent code.
+func agentGoroutines() []Goroutine {
+	var out []Goroutine
+	for _, g := range ParseGoroutines(allStacks()) {
+		for _, f := range g.Frames {
+			if strings.Contains(f.Func, "/repl.(*Agent).") {
+				out = append(out, g)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// TestIdleCostsNothing checks what the agent costs with nobody connected:
+// one goroutine parked in Accept (the netpoller, not a timer, wakes it) and
+// not one allocation over an idle stretch.
+func TestIdleCostsNothing(t *testing.T) {
+	a, _ := startAgent(t, Config{})
+	c := dial(t, a)
+	must(t, c, "uptime")
+	c.Close()
+	var gs []Goroutine
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		gs = agentGoroutines()
+		if len(gs) == 1 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if len(gs) != 1 {
+		t.Fatalf("%d agent goroutines while idle, want 1:\n%v", len(gs), gs)
+	}
+	g := gs[0]
+	inAccept := false
+	for _, f := range g.Frames {
+		if strings.HasSuffix(f.Func, ".Accept") {
+			inAccept = true
+		}
+	}
+	if g.State != "IO wait" || !inAccept {
+		t.Fatalf("idle goroutine is not parked in Accept: [%s]\n%s", g.State, g.Raw)
+	}
+
+	// Record every allocation during the idle stretch, then look for any
+	// made by agent code. (The process as a whole may allocate: goroutines
+	// left by earlier tests, the runtime's own bookkeeping.)
+	old := runtime.MemProfileRate
+	runtime.MemProfileRate = 1
+	before := agentAllocs()
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	time.Sleep(500 * time.Millisecond)
+	runtime.ReadMemStats(&m1)
+	after := agentAllocs()
+	if after != before {
+		runtime.MemProfileRate = old
+		t.Fatalf("the agent allocated %d times in half a second of idling", after-before)
+	}
+	t.Logf("%d allocations in the whole process while idle", m1.Mallocs-m0.Mallocs)
+	// The count does see the agent's allocations when it works.
+	c = dial(t, a)
+	must(t, c, "uptime")
+	busy := agentAllocs()
+	runtime.MemProfileRate = old
+	if busy <= after {
+		t.Fatalf("a served request shows no agent allocations (%d, then %d): the check is blind", after, busy)
+	}
+}
+
+// agentAllocs counts the allocations recorded so far (as of the last GC,
+// which it runs) whose stack includes agent code.
+func agentAllocs() int64 {
+	runtime.GC()
+	n, _ := runtime.MemProfile(nil, true)
+	recs := make([]runtime.MemProfileRecord, n+50)
+	n, ok := runtime.MemProfile(recs, true)
+	if !ok {
+		return -1
+	}
+	var total int64
+	for _, r := range recs[:n] {
+		frames := runtime.CallersFrames(r.Stack())
+		for {
+			f, more := frames.Next()
+			if strings.Contains(f.Function, "/repl.(*Agent).") || strings.Contains(f.Function, "/repl.(*outWriter).") {
+				total += r.AllocObjects
+				break
+			}
+			if !more {
+				break
+			}
+		}
+	}
+	return total
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkIdle measures the process's CPU time and allocations per 10 ms
+// of idling, without an agent and with one (nobody connected): the two
+// should be equal, and both zero allocations.
+func BenchmarkIdle(b *testing.B) {
+	for _, withAgent := range []bool{false, true} {
+		name := "none"
+		if withAgent {
+			name = "agent"
+		}
+		b.Run(name, func(b *testing.B) {
+			if withAgent {
+				a, _ := startAgent(b, Config{})
+				defer a.Close()
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			c0 := cpuTime()
+			for i := 0; i < b.N; i++ {
+				time.Sleep(10 * time.Millisecond)
+			}
+			b.ReportMetric(float64(cpuTime()-c0)/float64(b.N), "cpu-ns/op")
+		})
+	}
+}
