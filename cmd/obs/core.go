@@ -22,7 +22,7 @@ func newCoreCmd(g *globals) *cobra.Command {
 The executable is found from the core's NT_FILE note unless --exe is given.
 Non-Go cores still get signal, threads and mappings from 'obs core info'.`,
 	}
-	c.AddCommand(newCoreInfoCmd(g), newCoreGoroutinesCmd(g), newCoreLeaksCmd(g))
+	c.AddCommand(newCoreInfoCmd(g), newCoreGoroutinesCmd(g), newCoreLeaksCmd(g), newCoreDumpCmd(g))
 	return c
 }
 
@@ -382,4 +382,46 @@ func printLeaks(io *output.IO, rep *postmortem.LeakReport) {
 	mk := rep.Mark
 	io.Printf("\nmark: %d objects reached (%d scanned by pointer mask, %d word by word), %d stack words, %d spans, %d rounds\n",
 		mk.Marked, mk.Precise, mk.Conservative, mk.StackWords, mk.Spans, mk.Rounds)
+}
+
+func newCoreDumpCmd(g *globals) *cobra.Command {
+	var pid int
+	var file string
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "dump -p PID -o FILE",
+		Short: "Write a core of a running process without killing it",
+		Long: `Write an ELF core of a running process and let it run on. All threads are
+stopped with ptrace (seize and interrupt), registers and memory are copied,
+and the threads resumed; the time they were stopped is reported. PROT_NONE
+reservations and pages never touched are left out, so a Go process does not
+give a file the size of its address space; read-only file mappings are left
+to the executable, as the kernel does. Needs CAP_SYS_PTRACE or the same user
+(and a ptrace_scope that allows it).
+
+--json fields: pid, file, bytes, threads, segments, mapped_bytes, copied_bytes,
+skipped_bytes, stopped_ns.`,
+		Args: cobra.NoArgs,
+		RunE: func(_ *cobra.Command, _ []string) error {
+			if pid <= 0 || file == "" {
+				return output.Usagef("dump needs -p PID and -o FILE")
+			}
+			res, err := postmortem.Dump(pid, file)
+			if err != nil {
+				return output.Failf("dump %d: %v", pid, err)
+			}
+			io := g.IO()
+			if asJSON {
+				return io.JSON(res)
+			}
+			io.Printf("wrote %s: %s, %d threads, %d segments; copied %s of %s mapped (%s skipped); process stopped for %s\n",
+				res.File, fmtBytes(uint64(res.Bytes)), res.Threads, res.Segments, fmtBytes(res.Copied), fmtBytes(res.Mapped),
+				fmtBytes(res.Skipped), res.Stopped.Round(time.Microsecond))
+			return nil
+		},
+	}
+	c.Flags().IntVarP(&pid, "pid", "p", 0, "process to dump")
+	c.Flags().StringVarP(&file, "output", "o", "", "core file to write")
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
 }

@@ -1,0 +1,149 @@
+package postmortem
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/obs-toolkit/obs/internal/testenv"
+)
+
+// startHold runs the fixture in hold mode and waits for it to be ready.
+func startHold(t *testing.T, exe string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(exe, "hold")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	ready := make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if sc.Text() == "ready" {
+				ready <- nil
+				return
+			}
+		}
+		ready <- errors.New("fixture exited before ready")
+	}()
+	select {
+	case err := <-ready:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("fixture not ready after 60s")
+	}
+	return cmd
+}
+
+func procState(pid int) string {
+	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return "gone"
+	}
+	f := statFields(st)
+	if len(f) == 0 {
+		return "?"
+	}
+	return f[0]
+}
+
+func TestDumpLive(t *testing.T) {
+	exe := crasher(t, "")
+	cmd := startHold(t, exe)
+	pid := cmd.Process.Pid
+	path := filepath.Join(t.TempDir(), "live.core")
+	res, err := Dump(pid, path)
+	if errors.Is(err, unix.EPERM) {
+		testenv.SkipOrFail(t, "ptrace not permitted: "+err.Error())
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Threads < 2 || res.Stopped <= 0 || res.Copied == 0 || res.Skipped == 0 {
+		t.Errorf("result %+v", res)
+	}
+	// A Go process reserves far more than it touches: the core must be a
+	// small fraction of the address space.
+	if uint64(res.Bytes) > res.Mapped/4 {
+		t.Errorf("core of %d bytes for %d mapped: reservations not skipped", res.Bytes, res.Mapped)
+	}
+	// The process runs on: not left in a tracing stop, and alive.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s := procState(pid)
+		if s == "S" || s == "R" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process state %q after the dump", s)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	c, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if c.GoErr != nil {
+		t.Fatal(c.GoErr)
+	}
+	if c.ExePath != exe {
+		t.Errorf("exe from NT_FILE %q, want %q", c.ExePath, exe)
+	}
+	gs, err := c.Goroutines(GoroutineOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]int{}
+	for _, b := range BucketGoroutines(gs) {
+		counts[b.Top().Func] += b.Count
+	}
+	for fn, n := range map[string]int{"main.waitShared": 17, "main.leakOne": 5, "main.leakSelect": 3, "main.lockGuarded": 2, "main.waitBox": 2} {
+		if counts[fn] != n {
+			t.Errorf("%s: %d goroutines, want %d", fn, counts[fn], n)
+		}
+	}
+	in, err := c.Info()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in.PID != pid || !strings.Contains(in.Command, "hold") || len(in.Threads) != res.Threads || in.Signal != nil {
+		t.Errorf("info pid %d command %q threads %d signal %+v", in.PID, in.Command, len(in.Threads), in.Signal)
+	}
+	rep, err := c.Leaks(LeakOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	certain := map[string]int{}
+	for _, s := range rep.Certain {
+		certain[s.Top.Func] += s.Count
+	}
+	if certain["main.leakOne"] != 5 || certain["main.leakSelect"] != 3 || certain["main.waitShared"] != 0 {
+		t.Errorf("certain leaks in the live dump: %v", certain)
+	}
+	// Dumping twice works: everything was detached.
+	if _, err := Dump(pid, path+".2"); err != nil {
+		t.Fatalf("second dump: %v", err)
+	}
+}
+
+func TestDumpErrors(t *testing.T) {
+	if _, err := Dump(1<<22+12345, filepath.Join(t.TempDir(), "x")); err == nil || !strings.Contains(err.Error(), "process") {
+		t.Fatalf("dump of a missing process: %v", err)
+	}
+}
