@@ -9,6 +9,7 @@
 package pprofx
 
 import (
+	"encoding/binary"
 	"fmt"
 	"io"
 	"sort"
@@ -40,6 +41,7 @@ type Builder struct {
 	locs     map[locKey]*profile.Location
 	funcs    map[funcKey]*profile.Function
 	samples  map[string]*profile.Sample
+	labels   map[string]*LabelSet
 	keyBuf   []byte
 	nvals    int
 	unknownM *profile.Mapping
@@ -72,7 +74,17 @@ func New(types []ValueType, period ValueType, periodValue int64, start time.Time
 		locs:    map[locKey]*profile.Location{},
 		funcs:   map[funcKey]*profile.Function{},
 		samples: map[string]*profile.Sample{},
+		labels:  map[string]*LabelSet{},
 		nvals:   len(types),
+	}
+}
+
+// Grow reserves room for n more distinct samples (saves rehashing when
+// the caller knows roughly how many it will add).
+func (b *Builder) Grow(n int) {
+	if len(b.samples) == 0 && n > 0 {
+		b.samples = make(map[string]*profile.Sample, n)
+		b.p.Sample = make([]*profile.Sample, 0, n)
 	}
 }
 
@@ -120,7 +132,8 @@ func (b *Builder) function(f symtab.Frame) *profile.Function {
 	return fn
 }
 
-func (b *Builder) location(l Loc) *profile.Location {
+// Location interns the location of one frame (by mapping and pc).
+func (b *Builder) Location(l Loc) *profile.Location {
 	m := b.mapping(l)
 	k := locKey{m, l.PC}
 	if loc, ok := b.locs[k]; ok {
@@ -161,28 +174,71 @@ func baseName(p string) string {
 }
 
 // Add adds values for one stack, leaf first. Stacks with equal locations
-// and labels are merged.
+// and labels are merged. Callers adding many samples should intern their
+// locations and label sets (Location, LabelSet) and use AddSample.
 func (b *Builder) Add(stack []Loc, values []int64, labels map[string]string, numLabels map[string]int64) {
+	locs := make([]*profile.Location, 0, len(stack))
+	for _, l := range stack {
+		locs = append(locs, b.Location(l))
+	}
+	b.AddSample(locs, values, b.LabelSet(labels, numLabels))
+}
+
+// LabelSet is an interned set of sample labels.
+type LabelSet struct {
+	id  uint64
+	str map[string][]string
+	num map[string][]int64
+}
+
+// LabelSet interns a set of labels; equal sets give the same *LabelSet.
+func (b *Builder) LabelSet(str map[string]string, num map[string]int64) *LabelSet {
+	if len(str) == 0 && len(num) == 0 {
+		return nil
+	}
+	ks := make([]string, 0, len(str)+len(num))
+	for k, v := range str {
+		ks = append(ks, k+"="+v)
+	}
+	for k, v := range num {
+		ks = append(ks, fmt.Sprintf("%s#%d", k, v))
+	}
+	sort.Strings(ks)
+	key := strings.Join(ks, "\x00")
+	if ls, ok := b.labels[key]; ok {
+		return ls
+	}
+	ls := &LabelSet{id: uint64(len(b.labels) + 1)}
+	for k, v := range str {
+		if ls.str == nil {
+			ls.str = map[string][]string{}
+		}
+		ls.str[k] = []string{v}
+	}
+	for k, v := range num {
+		if ls.num == nil {
+			ls.num = map[string][]int64{}
+		}
+		ls.num[k] = []int64{v}
+	}
+	b.labels[key] = ls
+	return ls
+}
+
+// AddSample adds values for a stack of locations from Location, leaf
+// first, with labels ls (nil for none). Equal stacks and labels merge.
+func (b *Builder) AddSample(locs []*profile.Location, values []int64, ls *LabelSet) {
 	if len(values) != b.nvals {
 		panic(fmt.Sprintf("pprofx: %d values for %d sample types", len(values), b.nvals))
 	}
-	locs := make([]*profile.Location, 0, len(stack))
 	key := b.keyBuf[:0]
-	for _, l := range stack {
-		loc := b.location(l)
-		locs = append(locs, loc)
-		key = fmt.Appendf(key, "%d,", loc.ID)
+	if ls != nil {
+		key = binary.AppendUvarint(key, ls.id)
+	} else {
+		key = append(key, 0)
 	}
-	if len(labels) > 0 || len(numLabels) > 0 {
-		ks := make([]string, 0, len(labels)+len(numLabels))
-		for k, v := range labels {
-			ks = append(ks, k+"="+v)
-		}
-		for k, v := range numLabels {
-			ks = append(ks, fmt.Sprintf("%s#%d", k, v))
-		}
-		sort.Strings(ks)
-		key = append(key, strings.Join(ks, "\x00")...)
+	for _, l := range locs {
+		key = binary.AppendUvarint(key, l.ID)
 	}
 	b.keyBuf = key
 	if s, ok := b.samples[string(key)]; ok {
@@ -191,18 +247,9 @@ func (b *Builder) Add(stack []Loc, values []int64, labels map[string]string, num
 		}
 		return
 	}
-	s := &profile.Sample{Location: locs, Value: append([]int64(nil), values...)}
-	for k, v := range labels {
-		if s.Label == nil {
-			s.Label = map[string][]string{}
-		}
-		s.Label[k] = []string{v}
-	}
-	for k, v := range numLabels {
-		if s.NumLabel == nil {
-			s.NumLabel = map[string][]int64{}
-		}
-		s.NumLabel[k] = []int64{v}
+	s := &profile.Sample{Location: append([]*profile.Location(nil), locs...), Value: append([]int64(nil), values...)}
+	if ls != nil {
+		s.Label, s.NumLabel = ls.str, ls.num
 	}
 	b.samples[string(key)] = s
 	b.p.Sample = append(b.p.Sample, s)

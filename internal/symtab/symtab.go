@@ -440,6 +440,12 @@ func (f *File) Lookup(addr uint64) []Frame {
 		return nil
 	}
 	fr := Frame{Function: s.name, Entry: s.addr}
+	if f.gotab != nil {
+		// C code in a Go binary: .gopclntab has no lines for it, and
+		// reading all of a Go binary's DWARF for them costs more than a
+		// profile's whole symbolization.
+		return []Frame{fr}
+	}
 	f.loadLines()
 	if j := sort.Search(len(f.lines), func(j int) bool { return f.lines[j].addr > addr }) - 1; j >= 0 && f.lines[j].line > 0 {
 		fr.File, fr.Line = f.lines[j].file, f.lines[j].line

@@ -65,19 +65,47 @@ func Build(raws []Raw, o BuildOptions) (*profile.Profile, BuildStats, error) {
 		names[tid] = n
 		return n
 	}
-	var stack []pprofx.Loc
+	// Each distinct pc is symbolized once: user pcs keyed with bit 63 set
+	// for leaves (looked up at pc) and clear for return addresses (pc-1);
+	// kernel pcs in their own map.
+	b.Grow(len(raws))
+	userLocs := make(map[uint64]*profile.Location, min(4*len(raws), 1<<16))
+	kernLocs := map[uint64]*profile.Location{}
+	spd := map[uint64]int{} // SP delta by pc; -1: not Go
+	spDelta := func(pc uint64) (int, bool) {
+		d, ok := spd[pc]
+		if !ok {
+			d = -1
+			if v, ok := o.Proc.SPDelta(pc); ok {
+				d = v
+			}
+			spd[pc] = d
+		}
+		return d, d >= 0
+	}
+	type lk struct {
+		tid     uint32
+		blocked bool
+	}
+	labelSets := map[lk]*pprofx.LabelSet{}
+	var stack []*profile.Location
 	for _, r := range raws {
 		stack = stack[:0]
 		for _, pc := range r.Kernel {
-			l := pprofx.Loc{PC: pc, Kernel: true}
-			if name, _ := o.Kernel.Lookup(pc); name != "" {
-				l.Frames = []symtab.Frame{{Function: name}}
+			loc, ok := kernLocs[pc]
+			if !ok {
+				l := pprofx.Loc{PC: pc, Kernel: true}
+				if name, _ := o.Kernel.Lookup(pc); name != "" {
+					l.Frames = []symtab.Frame{{Function: name}}
+				}
+				loc = b.Location(l)
+				kernLocs[pc] = loc
 			}
-			stack = append(stack, l)
+			stack = append(stack, loc)
 		}
 		user := r.User
 		if !o.NoLeafFix && o.Proc != nil && len(user) > 0 {
-			if fixed, ok := FixLeaf(o.Proc, user, r.SPWord); ok {
+			if fixed, ok := fixLeaf(spDelta, user, r.SPWord); ok {
 				user = fixed
 				st.LeafFixed += r.Count
 			}
@@ -86,37 +114,45 @@ func Build(raws []Raw, o BuildOptions) (*profile.Profile, BuildStats, error) {
 			st.NoUserStack += r.Count
 		}
 		for i, pc := range user {
-			look := pc
-			if i > 0 && look > 0 {
-				look-- // a return address: the call is the instruction before
+			k, look := pc|1<<63, pc
+			if i > 0 && pc > 0 {
+				k, look = pc, pc-1 // a return address: the call is the instruction before
 			}
-			l := pprofx.Loc{PC: pc}
-			if o.Proc != nil {
-				loc := o.Proc.Lookup(look)
-				l.Mapping, l.Addr, l.Frames = loc.Mapping, loc.Addr, loc.Frames
+			loc, ok := userLocs[k]
+			if !ok {
+				l := pprofx.Loc{PC: pc}
+				if o.Proc != nil {
+					sl := o.Proc.Lookup(look)
+					l.Mapping, l.Addr, l.Frames = sl.Mapping, sl.Addr, sl.Frames
+				}
+				loc = b.Location(l)
+				userLocs[k] = loc
 			}
-			stack = append(stack, l)
+			stack = append(stack, loc)
 		}
 		if len(stack) == 0 {
 			continue
 		}
-		labels := map[string]string{"thread": threadName(r.Tgid, r.Tid)}
-		if labels["thread"] == "" {
-			delete(labels, "thread")
+		ls, ok := labelSets[lk{r.Tid, r.Blocked}]
+		if !ok {
+			labels := map[string]string{}
+			if n := threadName(r.Tgid, r.Tid); n != "" {
+				labels["thread"] = n
+			}
+			if o.Kind == OffCPU {
+				labels["state"] = map[bool]string{true: "blocked", false: "preempted"}[r.Blocked]
+			}
+			ls = b.LabelSet(labels, map[string]int64{"tid": int64(r.Tid)})
+			labelSets[lk{r.Tid, r.Blocked}] = ls
 		}
 		var vals []int64
 		if o.Kind == OffCPU {
 			vals = []int64{int64(r.Count), int64(r.Nanos)}
-			if r.Blocked {
-				labels["state"] = "blocked"
-			} else {
-				labels["state"] = "preempted"
-			}
 		} else {
 			vals = []int64{int64(r.Count), int64(r.Count) * period}
 		}
 		st.Samples += r.Count
-		b.Add(stack, vals, labels, map[string]int64{"tid": int64(r.Tid)})
+		b.AddSample(stack, vals, ls)
 	}
 	b.Comment(fmt.Sprintf("obs profile %s: %d samples", o.Kind, st.Samples))
 	p, err := b.Profile(o.Duration)
@@ -139,10 +175,14 @@ func Build(raws []Raw, o BuildOptions) (*profile.Profile, BuildStats, error) {
 // a return address into Go code and not already there. It returns the new
 // stack and whether it changed anything.
 func FixLeaf(p *symtab.Process, user []uint64, spWord uint64) ([]uint64, bool) {
+	return fixLeaf(p.SPDelta, user, spWord)
+}
+
+func fixLeaf(spDelta func(uint64) (int, bool), user []uint64, spWord uint64) ([]uint64, bool) {
 	if len(user) == 0 || spWord == 0 {
 		return user, false
 	}
-	if d, ok := p.SPDelta(user[0]); !ok || d != 0 {
+	if d, ok := spDelta(user[0]); !ok || d != 0 {
 		return user, false
 	}
 	if len(user) > 1 && user[1] == spWord {
@@ -150,7 +190,7 @@ func FixLeaf(p *symtab.Process, user []uint64, spWord uint64) ([]uint64, bool) {
 	}
 	// The word must be a return address into Go code: the instruction
 	// before it is a call in some function.
-	if _, ok := p.SPDelta(spWord - 1); !ok {
+	if _, ok := spDelta(spWord - 1); !ok {
 		return user, false
 	}
 	out := make([]uint64, 0, len(user)+1)

@@ -5,8 +5,11 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 )
 
@@ -32,16 +35,35 @@ func callerB() int { return leaf(unit) }
 var sink int
 
 func main() {
-	d := 0 * time.Second
-	if len(os.Args) > 1 {
+	rounds := flag.Int("rounds", 0, "do this many rounds of work, print \"cpu_ns wall_ns\" and exit (0: run for the duration argument, or forever)")
+	wait := flag.Bool("wait", false, "after \"ready\", wait for SIGUSR1 before working")
+	flag.Parse()
+	var d time.Duration
+	if flag.NArg() > 0 {
 		var err error
-		if d, err = time.ParseDuration(os.Args[1]); err != nil {
+		if d, err = time.ParseDuration(flag.Arg(0)); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(2)
 		}
 	}
+	go1 := make(chan os.Signal, 1)
+	signal.Notify(go1, syscall.SIGUSR1)
 	fmt.Println("ready")
+	if *wait {
+		<-go1
+	}
 	start := time.Now()
+	if *rounds > 0 {
+		var r0, r1 syscall.Rusage
+		syscall.Getrusage(syscall.RUSAGE_SELF, &r0)
+		for i := 0; i < *rounds; i++ {
+			sink += callerA() + callerB()
+		}
+		syscall.Getrusage(syscall.RUSAGE_SELF, &r1)
+		cpu := r1.Utime.Nano() + r1.Stime.Nano() - r0.Utime.Nano() - r0.Stime.Nano()
+		fmt.Println(cpu, time.Since(start).Nanoseconds())
+		return
+	}
 	for d == 0 || time.Since(start) < d {
 		sink += callerA() + callerB()
 	}
