@@ -1,0 +1,406 @@
+package postmortem
+
+import (
+	"debug/dwarf"
+	"sort"
+	"strings"
+
+	"github.com/go-delve/delve/pkg/dwarf/godwarf"
+)
+
+// TypeCount is one line of the census.
+type TypeCount struct {
+	Type    string `json:"type"`
+	Objects int64  `json:"objects"`
+	Bytes   int64  `json:"bytes"` // size-class bytes the objects occupy
+	// Source says how the type was learnt: "header" (malloc header),
+	// "span" (large-object span), "dwarf" (followed from a typed global or
+	// typed object by its DWARF type).
+	Source string `json:"source"`
+}
+
+// Census counts the allocated heap objects by type.
+type Census struct {
+	Objects        int64       `json:"objects"`
+	Bytes          int64       `json:"bytes"`
+	TypedObjects   int64       `json:"typed_objects"`
+	TypedBytes     int64       `json:"typed_bytes"`
+	UntypedObjects int64       `json:"untyped_objects"`
+	UntypedBytes   int64       `json:"untyped_bytes"`
+	Types          []TypeCount `json:"types"`
+	// Untyped splits what stays untyped by size class, so the share is
+	// visible rather than hidden.
+	Untyped []TypeCount `json:"untyped"`
+}
+
+type typedObj struct {
+	name   string
+	source string
+}
+
+// Census walks every in-use span's allocated objects. Objects above
+// 512 bytes carry their type in a malloc header and large objects in
+// their span (Go 1.22+); smaller ones get a type when a typed global or a
+// typed object points at them (followed by DWARF types); the rest are
+// counted as untyped, by size class.
+func (c *Core) Census() (*Census, error) {
+	h, err := c.loadHeap()
+	if err != nil {
+		return nil, err
+	}
+	types := map[uint64]typedObj{}
+	type pending struct {
+		base uint64
+		t    godwarf.Type
+	}
+	var queue []pending
+	bi := c.target.BinInfo()
+	dwCache := map[string]godwarf.Type{}
+	findType := func(name string) godwarf.Type {
+		if t, ok := dwCache[name]; ok {
+			return t
+		}
+		t, err := bi.FindType(name)
+		if err != nil {
+			t = nil
+		}
+		dwCache[name] = t
+		return t
+	}
+	var objects []uint64
+	for _, s := range h.spans {
+		for i := uint64(0); i < s.nelems; i++ {
+			if !h.allocated(s, i) {
+				continue
+			}
+			base := s.base + i*s.elemsize
+			objects = append(objects, base)
+			var typ uint64
+			src := ""
+			switch {
+			case s.noscan():
+			case s.sizeclass() == 0:
+				typ, src = s.largeType, "span"
+			case s.hasHeader():
+				typ, src = c.u64(base), "header"
+			}
+			if typ == 0 {
+				continue
+			}
+			name := h.typeName(typ)
+			if name == "" {
+				continue
+			}
+			data, room := base, s.elemsize
+			if src == "header" {
+				data, room = base+8, s.elemsize-8
+			}
+			tsize := c.u64(typ + uint64(h.tSize))
+			n := uint64(1)
+			if tsize > 0 && room/tsize > 1 {
+				n = room / tsize
+			}
+			label := name
+			if n > 1 && (src == "span" || room >= 2*tsize) {
+				label = "[]" + name + " (backing array)"
+			}
+			types[base] = typedObj{label, src}
+			if t := findType(name); t != nil && hasPointers(t) {
+				for k := uint64(0); k < n && k < 1<<20; k++ {
+					queue = append(queue, pending{data + k*tsize, t})
+				}
+			}
+		}
+	}
+	// Follow typed globals and typed objects.
+	w := &typeWalker{c: c, h: h, types: types, findType: findType}
+	for _, g := range c.typedGlobals() {
+		w.walk(g.addr, g.t, 0)
+	}
+	for _, p := range queue {
+		w.walk(p.base, p.t, 0)
+	}
+	cen := &Census{}
+	byType := map[string]*TypeCount{}
+	untyped := map[[2]int64]*TypeCount{}
+	for _, base := range objects {
+		_, s, _, _ := h.object(base)
+		size := int64(s.elemsize)
+		cen.Objects++
+		cen.Bytes += size
+		if t, ok := types[base]; ok {
+			cen.TypedObjects++
+			cen.TypedBytes += size
+			tc := byType[t.name]
+			if tc == nil {
+				tc = &TypeCount{Type: t.name, Source: t.source}
+				byType[t.name] = tc
+			}
+			tc.Objects++
+			tc.Bytes += size
+			continue
+		}
+		cen.UntypedObjects++
+		cen.UntypedBytes += size
+		key := [2]int64{size, 0}
+		if s.noscan() {
+			key[1] = 1
+		}
+		u := untyped[key]
+		if u == nil {
+			kind := "untyped"
+			if s.noscan() {
+				kind = "untyped, no pointers"
+			}
+			u = &TypeCount{Type: kind, Source: sizeLabel(size)}
+			untyped[key] = u
+		}
+		u.Objects++
+		u.Bytes += size
+	}
+	for _, t := range byType {
+		cen.Types = append(cen.Types, *t)
+	}
+	for _, u := range untyped {
+		cen.Untyped = append(cen.Untyped, *u)
+	}
+	sortCounts(cen.Types)
+	sortCounts(cen.Untyped)
+	return cen, nil
+}
+
+func sizeLabel(n int64) string {
+	return "size class " + itoa(n)
+}
+
+func itoa(n int64) string {
+	if n == 0 {
+		return "0"
+	}
+	var b [24]byte
+	i := len(b)
+	for n > 0 {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+	}
+	return string(b[i:])
+}
+
+func sortCounts(ts []TypeCount) {
+	sort.Slice(ts, func(i, j int) bool {
+		if ts[i].Bytes != ts[j].Bytes {
+			return ts[i].Bytes > ts[j].Bytes
+		}
+		return ts[i].Type < ts[j].Type
+	})
+}
+
+type typedGlobal struct {
+	name string
+	addr uint64
+	t    godwarf.Type
+}
+
+// typedGlobals lists package variables with their DWARF types and
+// addresses (DW_OP_addr locations).
+func (c *Core) typedGlobals() []typedGlobal {
+	d, err := c.Exe.DWARF()
+	if err != nil {
+		return nil
+	}
+	cache := map[dwarf.Offset]godwarf.Type{}
+	var out []typedGlobal
+	r := d.Reader()
+	for {
+		e, err := r.Next()
+		if err != nil || e == nil {
+			break
+		}
+		if e.Tag == dwarf.TagCompileUnit {
+			continue
+		}
+		if e.Tag != dwarf.TagVariable {
+			if e.Children {
+				r.SkipChildren()
+			}
+			continue
+		}
+		loc, _ := e.Val(dwarf.AttrLocation).([]byte)
+		toff, ok := e.Val(dwarf.AttrType).(dwarf.Offset)
+		if len(loc) != 9 || loc[0] != 0x03 || !ok { // DW_OP_addr
+			continue
+		}
+		name, _ := e.Val(dwarf.AttrName).(string)
+		if strings.HasPrefix(name, "runtime.") {
+			continue // the runtime's own bookkeeping is not the program's data
+		}
+		t, err := godwarf.ReadType(d, 0, toff, cache)
+		if err != nil {
+			continue
+		}
+		out = append(out, typedGlobal{name, le64(loc[1:]) + c.Bias, t})
+	}
+	return out
+}
+
+type typeWalker struct {
+	c        *Core
+	h        *heap
+	types    map[uint64]typedObj
+	findType func(string) godwarf.Type
+	walked   map[uint64]bool
+	steps    int
+}
+
+// walk follows the value of type t at addr, typing the heap objects it
+// points to (only pointers to an object's start, of a type that fits).
+func (w *typeWalker) walk(addr uint64, t godwarf.Type, depth int) {
+	if depth > 64 || w.steps > 50_000_000 {
+		return
+	}
+	w.steps++
+	switch t := t.(type) {
+	case *godwarf.TypedefType:
+		w.walk(addr, t.Type, depth)
+	case *godwarf.PtrType:
+		w.pointee(w.c.u64(addr), t.Type, depth)
+	case *godwarf.StructType:
+		for _, f := range t.Field {
+			w.walk(addr+uint64(f.ByteOffset), f.Type, depth+1)
+		}
+	case *godwarf.ArrayType:
+		stride := t.StrideBitSize / 8
+		if stride == 0 {
+			stride = t.Type.Size()
+		}
+		if stride <= 0 || !hasPointers(t.Type) {
+			return
+		}
+		for i := int64(0); i < t.Count && i < 1<<20; i++ {
+			w.walk(addr+uint64(i*stride), t.Type, depth+1)
+		}
+	case *godwarf.SliceType:
+		p, capacity := w.c.u64(addr), w.c.u64(addr+16)
+		base, room, ok := w.start(p)
+		if !ok || capacity == 0 {
+			return
+		}
+		es := t.ElemType.Size()
+		if es <= 0 || uint64(es)*capacity > room {
+			return
+		}
+		if _, typed := w.types[base]; !typed {
+			w.types[base] = typedObj{"[]" + typeName(t.ElemType) + " (backing array)", "dwarf"}
+		}
+		if w.once(base) && hasPointers(t.ElemType) {
+			for i := uint64(0); i < capacity; i++ {
+				w.walk(p+i*uint64(es), t.ElemType, depth+1)
+			}
+		}
+	case *godwarf.StringType:
+		p := w.c.u64(addr)
+		if base, _, ok := w.start(p); ok {
+			if _, typed := w.types[base]; !typed {
+				w.types[base] = typedObj{"string (bytes)", "dwarf"}
+			}
+		}
+	case *godwarf.InterfaceType:
+		tw, data := w.c.u64(addr), w.c.u64(addr+8)
+		if tw == 0 || data == 0 {
+			return
+		}
+		if t.Common().Name != "interface {}" && !strings.HasSuffix(t.Common().Name, "any") {
+			tw = w.c.u64(tw + 8) // itab._type
+		}
+		name := w.h.typeName(tw)
+		if name == "" {
+			return
+		}
+		// Pointer-shaped dynamic types are stored directly in data.
+		dt := w.findType(name)
+		if pt, ok := resolveTypedef(dt).(*godwarf.PtrType); ok {
+			w.pointee(data, pt.Type, depth)
+		} else if dt != nil {
+			w.pointee(data, dt, depth)
+		}
+	case *godwarf.ChanType:
+		w.walk(addr, t.TypedefType.Type, depth)
+	}
+}
+
+func (w *typeWalker) once(base uint64) bool {
+	if w.walked == nil {
+		w.walked = map[uint64]bool{}
+	}
+	if w.walked[base] {
+		return false
+	}
+	w.walked[base] = true
+	return true
+}
+
+func (w *typeWalker) pointee(p uint64, t godwarf.Type, depth int) {
+	if p == 0 || t == nil {
+		return
+	}
+	base, room, ok := w.start(p)
+	if !ok {
+		return
+	}
+	size := t.Size()
+	if size <= 0 || uint64(size) > room {
+		return
+	}
+	if _, typed := w.types[base]; !typed {
+		w.types[base] = typedObj{typeName(t), "dwarf"}
+	}
+	if w.once(base) && hasPointers(t) {
+		w.walk(p, t, depth+1)
+	}
+}
+
+// start resolves p to the object it starts (just after a malloc header
+// when there is one) and the bytes of room the object has from p.
+func (w *typeWalker) start(p uint64) (base, room uint64, ok bool) {
+	base, s, _, ok := w.h.object(p)
+	if !ok {
+		return 0, 0, false
+	}
+	data, room := base, s.elemsize
+	if s.hasHeader() {
+		data, room = base+8, s.elemsize-8
+	}
+	if p != data {
+		return 0, 0, false
+	}
+	return base, room, true
+}
+
+func typeName(t godwarf.Type) string {
+	if n := t.Common().Name; n != "" {
+		return n
+	}
+	return t.String()
+}
+
+// hasPointers reports whether values of t can hold pointers worth
+// following (a cheap structural check).
+func hasPointers(t godwarf.Type) bool {
+	switch t := t.(type) {
+	case *godwarf.TypedefType:
+		return hasPointers(t.Type)
+	case *godwarf.IntType, *godwarf.UintType, *godwarf.FloatType, *godwarf.BoolType, *godwarf.ComplexType, *godwarf.CharType, *godwarf.UcharType:
+		return false
+	case *godwarf.ArrayType:
+		return hasPointers(t.Type)
+	case *godwarf.StructType:
+		for _, f := range t.Field {
+			if hasPointers(f.Type) {
+				return true
+			}
+		}
+		return false
+	}
+	return true
+}
