@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/obs-toolkit/obs/internal/output"
+	"github.com/obs-toolkit/obs/internal/triage"
+)
+
+func init() { register(newTriageCmd) }
+
+type triageOptions struct {
+	pid      int
+	duration time.Duration
+	dir      string
+	logFile  string
+	lines    int
+	json     bool
+}
+
+func newTriageCmd(g *globals) *cobra.Command {
+	var o triageOptions
+	c := &cobra.Command{
+		Use:   "triage -p PID [-d 10s] [-o DIR] [--log FILE]",
+		Short: "Collect everything about a misbehaving process into one bundle",
+		Long: `Collect everything about a misbehaving process into one bundle directory,
+with report.md and report.json, and print a summary.
+
+Sections: ` + joinSections() + `.
+identity: binary, Go build info, cmdline, uptime, user, cgroup, limits.
+files: open descriptors, sockets with addresses and states, listeners.
+memory: mappings by kind, resident and swapped sizes, largest mapped files.
+agent: through the service's obs REPL agent when it links one: memstats, log
+level, exposed values, goroutines, heap and goroutine profiles.
+cpu, offcpu: eBPF profiles over the window -d (pprof files); without BPF the
+CPU profile falls back on the agent's runtime/pprof.
+logs: the last --lines records of --log FILE, counted by level.
+
+Each section says what it could not collect and why; one failed section
+never fails the run. Exit status: 0 when the bundle was written, 1 when the
+process does not exist or the bundle cannot be written, 2 for usage errors.
+
+--json prints report.json: pid, comm, started, duration_ns, window_ns, dir,
+sections[] {name, status (ok, partial, skipped, failed), summary[],
+missing[], files[], data, duration_ns}.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if o.pid <= 0 {
+				return output.Usagef("-p PID is required")
+			}
+			if o.duration <= 0 || o.duration > time.Hour {
+				return output.Usagef("-d must be between 0 and 1h, got %s", o.duration)
+			}
+			if o.lines < 1 || o.lines > 100000 {
+				return output.Usagef("--lines must be 1..100000, got %d", o.lines)
+			}
+			return runTriage(c.Context(), g.IO(), o)
+		},
+	}
+	c.Flags().IntVarP(&o.pid, "pid", "p", 0, "process to triage")
+	c.Flags().DurationVarP(&o.duration, "duration", "d", 10*time.Second, "profiling window")
+	c.Flags().StringVarP(&o.dir, "output", "o", "", "bundle directory (default triage-PID-TIME)")
+	c.Flags().StringVar(&o.logFile, "log", "", "the service's JSON/bunyan log file")
+	c.Flags().IntVar(&o.lines, "lines", 50, "log records to keep from --log")
+	c.Flags().BoolVar(&o.json, "json", false, "print the report as JSON")
+	return c
+}
+
+func joinSections() string {
+	s := ""
+	for i, n := range triage.SectionNames() {
+		if i > 0 {
+			s += ", "
+		}
+		s += n
+	}
+	return s
+}
+
+func runTriage(ctx context.Context, io *output.IO, o triageOptions) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	opts := triage.Options{Pid: o.pid, Duration: o.duration, Dir: o.dir, LogFile: o.logFile, LogLines: o.lines}
+	if io.IsTTY && !o.json {
+		opts.Progress = func(name string) { io.Printf("%s\n", io.Paint(output.Dim, "collecting "+name+"...")) }
+	}
+	r, err := triage.Run(ctx, opts)
+	if err != nil {
+		if errors.Is(err, triage.ErrNoProcess) {
+			return output.Failf("%v", err)
+		}
+		if r == nil {
+			return output.Failf("%v", err)
+		}
+		io.Warnf("%v", err)
+	}
+	if o.json {
+		return io.JSON(r)
+	}
+	io.Printf("obs triage of pid %d (%s): %s window, bundle %s\n", r.Pid, r.Comm, r.Window, r.Dir)
+	for _, s := range r.Sections {
+		io.Printf("\n%s %s\n", io.Paint(output.Bold, s.Name), paintSection(io, s.Status))
+		for _, l := range s.Summary {
+			io.Printf("  %s\n", l)
+		}
+		for _, m := range s.Missing {
+			io.Printf("  %s %s\n", io.Paint(output.Yellow, "not collected:"), m)
+		}
+	}
+	io.Printf("\nreport: %s/report.md, %s/report.json\n", r.Dir, r.Dir)
+	return nil
+}
+
+func paintSection(io *output.IO, s triage.Status) string {
+	switch s {
+	case triage.OK:
+		return io.Paint(output.Green, string(s))
+	case triage.Partial, triage.Skipped:
+		return io.Paint(output.Yellow, string(s))
+	}
+	return io.Paint(output.Red, string(s))
+}

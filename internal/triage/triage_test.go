@@ -1,0 +1,251 @@
+package triage
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/pprof/profile"
+
+	"github.com/obs-toolkit/obs/examples/demotest"
+	"github.com/obs-toolkit/obs/internal/testenv"
+)
+
+// TestTriageExampleService triages the example backend while the frontend
+// drives load through it, and checks every section against what the test
+// itself knows about the service.
+func TestTriageExampleService(t *testing.T) {
+	dir := t.TempDir()
+	fe, be := demotest.StartPair(t, dir, "", "-leak")
+	demotest.Load(t, fe, 12, 2000) // 12 requests: one leaked goroutine
+
+	// Keep the backend busy through the window.
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err := httpGet(fe.URL + "/api/hash?n=20000"); err != nil {
+				return
+			}
+		}
+	}()
+	bundle := filepath.Join(dir, "bundle")
+	var progress []string
+	r, err := Run(context.Background(), Options{Pid: be.Pid(), Duration: 2 * time.Second, Dir: bundle,
+		LogFile: be.Log, LogLines: 20, Progress: func(s string) { progress = append(progress, s) }})
+	close(stop)
+	<-done
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(progress, ",") != strings.Join(SectionNames(), ",") {
+		t.Errorf("progress %v, want %v", progress, SectionNames())
+	}
+	for _, s := range r.Sections {
+		t.Logf("%s %s: %s | missing %s | files %s", s.Name, s.Status, strings.Join(s.Summary, " / "), s.Missing, s.Files)
+		for _, f := range s.Files {
+			if st, err := os.Stat(filepath.Join(bundle, f)); err != nil || st.Size() == 0 {
+				t.Errorf("%s lists %s, but it is missing or empty (%v)", s.Name, f, err)
+			}
+		}
+	}
+
+	// identity: the binary the test built and started.
+	id := r.Section("identity")
+	if id.Status != OK {
+		t.Errorf("identity %s: %v", id.Status, id.Missing)
+	}
+	ident := id.Data.(*Identity)
+	if ident.Exe != be.Cmd.Path || ident.GoVersion != runtime.Version() || ident.Module != "github.com/obs-toolkit/obs" {
+		t.Errorf("identity: exe %s go %s module %s; want %s %s", ident.Exe, ident.GoVersion, ident.Module, be.Cmd.Path, runtime.Version())
+	}
+	if ident.Uid != os.Geteuid() || ident.Uptime <= 0 || ident.Uptime > 10*time.Minute || len(ident.Limits) < 10 {
+		t.Errorf("identity: uid %d uptime %s limits %d", ident.Uid, ident.Uptime, len(ident.Limits))
+	}
+	if len(ident.Cmdline) < 2 || !strings.Contains(strings.Join(ident.Cmdline, " "), "-leak") {
+		t.Errorf("cmdline %q", ident.Cmdline)
+	}
+
+	// files: the listener at the address the service wrote, and the
+	// frontend's connections to it.
+	fs := r.Section("files").Data.(*Files)
+	var listening bool
+	for _, l := range fs.Listen {
+		if l.Local == be.Addr {
+			listening = true
+		}
+	}
+	if !listening {
+		t.Errorf("listener %s not found among %+v", be.Addr, fs.Listen)
+	}
+	if fs.ByKind["socket"] < 2 || fs.Count != len(fs.FDs) {
+		t.Errorf("files: %+v", fs.ByKind)
+	}
+
+	// memory: the binary is mapped.
+	mem := r.Section("memory").Data.(*Memory)
+	var mapped bool
+	for _, f := range mem.Files {
+		if f.Path == be.Cmd.Path && f.Exec {
+			mapped = true
+		}
+	}
+	if !mapped || mem.Rollup["Rss"] == 0 {
+		t.Errorf("memory: binary mapped %v, rss %d", mapped, mem.Rollup["Rss"])
+	}
+
+	// agent: the counters the service exposes, and a readable heap profile.
+	ag := r.Section("agent")
+	if ag.Status != OK {
+		t.Fatalf("agent %s: %v", ag.Status, ag.Missing)
+	}
+	if a := ag.Data.(*Agent); a.Name != "backend" || a.LogLevel != "INFO" {
+		t.Errorf("agent: %+v", a)
+	}
+	if !contains(ag.Summary, "exposed leaked 1") {
+		t.Errorf("agent summary lacks the leak counter: %q", ag.Summary)
+	}
+	readProfile(t, filepath.Join(bundle, "agent-heap.pb.gz"))
+
+	// logs: the backend's own records.
+	lg := r.Section("logs").Data.(*Logs)
+	if lg.Records != 20 || lg.ByLevel["info"] != 20 {
+		t.Errorf("logs: %+v", lg)
+	}
+
+	// The report files agree with the returned report.
+	var back Report
+	b, err := os.ReadFile(filepath.Join(bundle, "report.json"))
+	if err != nil || json.Unmarshal(b, &back) != nil || len(back.Sections) != len(r.Sections) {
+		t.Errorf("report.json unreadable or different: %v", err)
+	}
+	md, _ := os.ReadFile(filepath.Join(bundle, "report.md"))
+	for _, n := range SectionNames() {
+		if !strings.Contains(string(md), "\n## "+n+"\n") {
+			t.Errorf("report.md has no %s section", n)
+		}
+	}
+
+	t.Run("ebpf", func(t *testing.T) {
+		testenv.RequireRoot(t)
+		cpu := r.Section("cpu")
+		if cpu.Status != OK {
+			t.Fatalf("cpu %s: %v", cpu.Status, cpu.Missing)
+		}
+		d := cpu.Data.(*ProfileData)
+		if d.Source != "ebpf" || d.Samples == 0 {
+			t.Errorf("cpu: %+v", d)
+		}
+		// The backend's work is SHA-256: it must lead the profile.
+		var sha bool
+		for i, e := range d.Top {
+			if i < 3 && strings.Contains(e.Function, "sha256") {
+				sha = true
+			}
+		}
+		if !sha {
+			t.Errorf("sha256 not among the top CPU functions: %+v", d.Top)
+		}
+		p := readProfile(t, filepath.Join(bundle, "cpu.pb.gz"))
+		if len(p.Sample) == 0 {
+			t.Error("cpu.pb.gz has no samples")
+		}
+		if off := r.Section("offcpu"); off.Status != OK || off.Data.(*ProfileData).Samples == 0 {
+			t.Errorf("offcpu %s: %v", off.Status, off.Missing)
+		}
+	})
+}
+
+func TestTriageWithoutAgent(t *testing.T) {
+	// A process without an agent, not written in Go: sections say what they
+	// could not collect, the run still succeeds.
+	cmd := exec.Command("sleep", "60")
+	if err := cmd.Start(); err != nil {
+		t.Skip("no sleep program:", err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	dir := t.TempDir()
+	r, err := Run(context.Background(), Options{Pid: cmd.Process.Pid, Duration: 200 * time.Millisecond, Dir: dir,
+		LogFile: filepath.Join(dir, "no-such.log")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := r.Section("agent"); s.Status != Skipped {
+		t.Errorf("agent %s, want skipped", s.Status)
+	}
+	if s := r.Section("identity"); s.Status != Partial || !strings.Contains(strings.Join(s.Missing, ";"), "build info") {
+		t.Errorf("identity of sleep: %s %v", s.Status, s.Missing)
+	}
+	if s := r.Section("logs"); s.Status != Failed || !strings.Contains(strings.Join(s.Missing, ";"), "no-such.log") {
+		t.Errorf("logs of a missing file: %s %v", s.Status, s.Missing)
+	}
+	if s := r.Section("files"); s.Status != OK {
+		t.Errorf("files %s: %v", s.Status, s.Missing)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "report.md")); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestTriageNoProcess(t *testing.T) {
+	_, err := Run(context.Background(), Options{Pid: 1 << 30, Dir: t.TempDir()})
+	if !errors.Is(err, ErrNoProcess) {
+		t.Errorf("got %v, want ErrNoProcess", err)
+	}
+	if _, err := Run(context.Background(), Options{Pid: -1}); err == nil {
+		t.Error("negative pid: want an error")
+	}
+}
+
+func readProfile(t *testing.T, path string) *profile.Profile {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	p, err := profile.Parse(f)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return p
+}
+
+func contains(lines []string, sub string) bool {
+	for _, l := range lines {
+		if strings.Contains(l, sub) {
+			return true
+		}
+	}
+	return false
+}
+
+func httpGet(url string) error {
+	c := &http.Client{Timeout: 30 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return nil
+}
