@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"sort"
 	"time"
 
@@ -19,20 +20,32 @@ const maxCandidates = 20000
 // maxDependencyTraces bounds the traces one dependencies request links.
 const maxDependencyTraces = 200000
 
-func decodeStored(v []byte) (tracing.Span, int64, error) {
-	if len(v) < 8 {
-		return tracing.Span{}, 0, fmt.Errorf("store: short span record")
+// decodeStored reads a span record: the time it is indexed under, when it
+// was received, and the span.
+func decodeStored(v []byte) (tracing.Span, int64, int64, error) {
+	if len(v) < 16 {
+		return tracing.Span{}, 0, 0, fmt.Errorf("store: short span record")
 	}
 	ts := int64(binary.BigEndian.Uint64(v))
-	sp, err := tracing.DecodeProto3Span(v[8:])
-	return sp, ts, err
+	recv := int64(binary.BigEndian.Uint64(v[8:]))
+	sp, err := tracing.DecodeProto3Span(v[16:])
+	return sp, ts, recv, err
 }
 
 func readTrace(tx *bolt.Tx, tid []byte) ([]tracing.Span, error) {
-	c := tx.Bucket(bucketSpans).Cursor()
+	c := tx.Bucket(bucketIdx).Cursor()
+	sb := tx.Bucket(bucketSpans)
+	prefix := keyBuilder{ixTrace}.b(tid)
 	var out []tracing.Span
-	for k, v := c.Seek(tid); k != nil && bytes.HasPrefix(k, tid); k, v = c.Next() {
-		sp, _, err := decodeStored(v)
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		if len(k) != len(prefix)+8 {
+			continue
+		}
+		v := sb.Get(k[len(prefix):])
+		if v == nil {
+			continue
+		}
+		sp, _, _, err := decodeStored(v)
 		if err != nil {
 			return nil, fmt.Errorf("store: trace %x: %w", tid, err)
 		}
@@ -71,12 +84,17 @@ func window(q *tracing.Query) (lo, hi int64) {
 	return lo, hi
 }
 
+type cand struct {
+	tid []byte
+	ts  int64
+}
+
 // candidates lists trace ids from one index prefix whose rows end in
 // ts(8) tid(16), newest first. ordered says the rows after prefix start
 // with ts, so the scan can seek and stop.
-func candidates(c *bolt.Cursor, prefix []byte, ordered bool, lo, hi int64, limit int) [][]byte {
+func candidates(c *bolt.Cursor, prefix []byte, ordered bool, lo, hi int64, limit int) []cand {
 	seen := map[string]bool{}
-	var out [][]byte
+	var out []cand
 	if ordered {
 		start := append(append([]byte(nil), prefix...), be64(uint64(hi)+1)...)
 		k, _ := c.Seek(start)
@@ -99,17 +117,13 @@ func candidates(c *bolt.Cursor, prefix []byte, ordered bool, lo, hi int64, limit
 			tid := k[len(prefix)+8 : len(prefix)+24]
 			if !seen[string(tid)] {
 				seen[string(tid)] = true
-				out = append(out, append([]byte(nil), tid...))
+				out = append(out, cand{append([]byte(nil), tid...), ts})
 				if len(out) >= limit {
 					break
 				}
 			}
 		}
 		return out
-	}
-	type cand struct {
-		tid []byte
-		ts  int64
 	}
 	var cs []cand
 	best := map[string]int{}
@@ -133,13 +147,10 @@ func candidates(c *bolt.Cursor, prefix []byte, ordered bool, lo, hi int64, limit
 		cs = append(cs, cand{append([]byte(nil), tid...), ts})
 	}
 	sort.Slice(cs, func(i, j int) bool { return cs[i].ts > cs[j].ts })
-	for _, c := range cs {
-		out = append(out, c.tid)
-		if len(out) >= limit {
-			break
-		}
+	if len(cs) > limit {
+		cs = cs[:limit]
 	}
-	return out
+	return cs
 }
 
 // Traces answers /api/v2/traces: the newest traces matching q, at most
@@ -166,6 +177,8 @@ func (s *Store) Traces(q tracing.Query) ([][]tracing.Span, error) {
 			prefix = keyBuilder{ixName}.s(svc).s(q.SpanName)
 		case q.RemoteServiceName != "":
 			prefix = keyBuilder{ixRemote}.s(svc).s(q.RemoteServiceName)
+		case q.MinDuration > 0:
+			prefix = []byte{ixDuration}
 		case len(q.AnnotationQuery) > 0:
 			for k := range q.AnnotationQuery {
 				prefix = keyBuilder{ixTag}.s(svc).s(k)
@@ -175,14 +188,34 @@ func (s *Store) Traces(q tracing.Query) ([][]tracing.Span, error) {
 		default:
 			prefix = keyBuilder{ixService}.s(svc)
 		}
-		var tids [][]byte
-		if prefix[0] == ixTime {
-			tids = timeCandidates(c, lo, hi, maxCandidates)
-		} else {
-			tids = candidates(c, prefix, ordered, lo, hi, maxCandidates)
+		var cs []cand
+		switch prefix[0] {
+		case ixTime:
+			cs = timeCandidates(c, lo, hi, maxCandidates)
+		case ixDuration:
+			// One time-ordered run per power of two of the duration.
+			from, to := bits.Len64(uint64(q.MinDuration)), 64
+			if q.MaxDuration > 0 {
+				to = bits.Len64(uint64(q.MaxDuration))
+			}
+			seen := map[string]bool{}
+			for b := from; b <= to; b++ {
+				for _, x := range candidates(c, keyBuilder{ixDuration}.s(svc).b([]byte{byte(b)}), true, lo, hi, maxCandidates) {
+					if !seen[string(x.tid)] {
+						seen[string(x.tid)] = true
+						cs = append(cs, x)
+					}
+				}
+			}
+			sort.Slice(cs, func(i, j int) bool { return cs[i].ts > cs[j].ts })
+			if len(cs) > maxCandidates {
+				cs = cs[:maxCandidates]
+			}
+		default:
+			cs = candidates(c, prefix, ordered, lo, hi, maxCandidates)
 		}
-		for _, tid := range tids {
-			spans, err := readTrace(tx, tid)
+		for _, x := range cs {
+			spans, err := readTrace(tx, x.tid)
 			if err != nil {
 				return err
 			}
@@ -211,9 +244,9 @@ func hasValueTerm(m map[string]string) string {
 }
 
 // timeCandidates scans the time index newest first.
-func timeCandidates(c *bolt.Cursor, lo, hi int64, limit int) [][]byte {
+func timeCandidates(c *bolt.Cursor, lo, hi int64, limit int) []cand {
 	seen := map[string]bool{}
-	var out [][]byte
+	var out []cand
 	k, _ := c.Seek(keyBuilder{ixTime}.u(uint64(hi) + 1))
 	if k == nil {
 		k, _ = c.Last()
@@ -234,7 +267,7 @@ func timeCandidates(c *bolt.Cursor, lo, hi int64, limit int) [][]byte {
 		tid := k[9:25]
 		if !seen[string(tid)] {
 			seen[string(tid)] = true
-			out = append(out, append([]byte(nil), tid...))
+			out = append(out, cand{append([]byte(nil), tid...), ts})
 			if len(out) >= limit {
 				break
 			}
@@ -250,9 +283,9 @@ func (s *Store) Dependencies(endTs, lookback int64) ([]tracing.DependencyLink, e
 	lo, hi := window(&q)
 	l := tracing.NewLinker()
 	err := s.db.View(func(tx *bolt.Tx) error {
-		tids := timeCandidates(tx.Bucket(bucketIdx).Cursor(), lo, hi, maxDependencyTraces)
-		for _, tid := range tids {
-			spans, err := readTrace(tx, tid)
+		cs := timeCandidates(tx.Bucket(bucketIdx).Cursor(), lo, hi, maxDependencyTraces)
+		for _, x := range cs {
+			spans, err := readTrace(tx, x.tid)
 			if err != nil {
 				return err
 			}
@@ -327,49 +360,43 @@ func (s *Store) Sweep(cutoff time.Time) (int, error) {
 	}
 }
 
+// sweepChunk deletes up to max spans received before cut, oldest first
+// (the spans bucket is in arrival order), with their index rows.
 func (s *Store) sweepChunk(cut int64, max int) (int, bool, error) {
 	n := 0
 	more := false
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		ib, sb := tx.Bucket(bucketIdx), tx.Bucket(bucketSpans)
-		c := ib.Cursor()
+		c := sb.Cursor()
+		var dead [][]byte
 		var rows [][]byte
-		for k, _ := c.Seek([]byte{ixTime}); k != nil && k[0] == ixTime; k, _ = c.Next() {
-			if len(k) != 1+8+32 {
-				rows = append(rows, append([]byte(nil), k...))
-				continue
-			}
-			if int64(binary.BigEndian.Uint64(k[1:])) >= cut {
-				break
-			}
-			if len(rows) >= max {
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if len(dead) >= max {
 				more = true
 				break
 			}
-			rows = append(rows, append([]byte(nil), k...))
-		}
-		for _, row := range rows {
-			if len(row) == 1+8+32 {
-				spanKey := row[9:]
-				if v := sb.Get(spanKey); v != nil {
-					sp, ts, err := decodeStored(v)
-					if err == nil {
-						for _, k := range indexKeys(&sp, ts, spanKey) {
-							if err := ib.Delete(k); err != nil {
-								return err
-							}
-						}
-					}
-					if err := sb.Delete(spanKey); err != nil {
-						return err
-					}
-					n++
-				}
+			sp, ts, recv, err := decodeStored(v)
+			if err == nil && recv >= cut {
+				break
 			}
-			if err := ib.Delete(row); err != nil {
+			dead = append(dead, append([]byte(nil), k...))
+			if err != nil {
+				continue
+			}
+			rows = append(rows, keyBuilder{ixTrace}.b(tidBytes(sp.TraceID)).b(k))
+			rows = append(rows, indexKeys(&sp, ts)...)
+		}
+		for _, k := range dead {
+			if err := sb.Delete(k); err != nil {
 				return err
 			}
 		}
+		for _, k := range rows {
+			if err := ib.Delete(k); err != nil {
+				return err
+			}
+		}
+		n = len(dead)
 		return nil
 	})
 	return n, more, err

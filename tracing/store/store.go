@@ -13,9 +13,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,19 +27,20 @@ import (
 )
 
 var (
-	bucketSpans = []byte("spans") // tid(16) sid(8) seq(8) -> indexTs(8) proto span
+	bucketSpans = []byte("spans") // seq(8), in arrival order -> indexTs(8) received(8) proto span
 	bucketIdx   = []byte("idx")   // index rows, empty values
 	bucketMeta  = []byte("meta")  // names for services, spans, autocomplete -> lastSeen(8)
 )
 
 // Index row kinds (first byte of an idx key).
 const (
-	ixTime     = 'T' // ts tid sid seq
+	ixTrace    = 'I' // tid seq: the spans of a trace
+	ixTime     = 'T' // ts tid
 	ixService  = 'S' // svc 0 ts tid
 	ixRemote   = 'R' // svc 0 remote 0 ts tid
 	ixName     = 'N' // svc 0 name 0 ts tid
 	ixTag      = 'A' // svc 0 key 0 value 0 ts tid (annotations: value empty)
-	ixDuration = 'D' // svc 0 dur(8) ts tid
+	ixDuration = 'D' // svc 0 bits.Len64(duration)(1) ts tid
 )
 
 // Meta row kinds.
@@ -70,6 +72,8 @@ type Options struct {
 	MaxValuesPerKey int
 	// NoSync skips fsync (tests and benchmarks of the peer-less path only).
 	NoSync bool
+	// Now is the clock (tests); nil means time.Now.
+	Now func() time.Time
 }
 
 // Store is an open span store. Its methods are safe for concurrent use.
@@ -123,6 +127,9 @@ func Open(dir string, opts Options) (*Store, error) {
 	if opts.QueueLen == 0 {
 		opts.QueueLen = 256
 	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	if opts.MaxValuesPerKey == 0 {
 		opts.MaxValuesPerKey = 500
 	}
@@ -134,7 +141,10 @@ func Open(dir string, opts Options) (*Store, error) {
 		Timeout:        2 * time.Second,
 		NoFreelistSync: true,
 		FreelistType:   bolt.FreelistMapType,
-		NoSync:         opts.NoSync,
+		// Map a large window up front so growth does not remap (and block
+		// readers) every few megabytes.
+		InitialMmapSize: 1 << 30,
+		NoSync:          opts.NoSync,
 	})
 	if err != nil {
 		if errors.Is(err, bolt.ErrTimeout) {
@@ -156,7 +166,16 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	s := &Store{db: db, opts: opts, in: make(chan *writeReq, opts.QueueLen), quit: make(chan struct{}),
 		metaSeen: map[string]int64{}, keyValues: map[string]int{}}
-	s.seq.Store(uint64(time.Now().UnixNano()))
+	// Sequence numbers continue after the last stored span even if the
+	// clock went back.
+	seq := uint64(time.Now().UnixNano())
+	_ = db.View(func(tx *bolt.Tx) error {
+		if k, _ := tx.Bucket(bucketSpans).Cursor().Last(); len(k) == 8 && binary.BigEndian.Uint64(k) >= seq {
+			seq = binary.BigEndian.Uint64(k) + 1
+		}
+		return nil
+	})
+	s.seq.Store(seq)
 	s.wg.Add(1)
 	go s.committer()
 	if opts.Retention > 0 {
@@ -214,11 +233,15 @@ func indexTs(sp *tracing.Span, now int64) int64 {
 	return now
 }
 
-// indexKeys lists the idx rows of one span (the time row first).
-func indexKeys(sp *tracing.Span, ts int64, spanKey []byte) [][]byte {
-	tid := spanKey[:16]
+// indexKeys lists the idx rows of one span, except its trace row. Each
+// has the time before the trace id, so rows arrive in order within their
+// prefix: writes append to a few hot pages instead of dirtying pages all
+// over the tree. ts is the trace's time as the batch saw it, so the spans
+// of one trace in one batch share their rows.
+func indexKeys(sp *tracing.Span, ts int64) [][]byte {
+	tid := tidBytes(sp.TraceID)
 	keys := make([][]byte, 0, 8+2*len(sp.Tags))
-	keys = append(keys, keyBuilder{ixTime}.u(uint64(ts)).b(spanKey))
+	keys = append(keys, keyBuilder{ixTime}.u(uint64(ts)).b(tid))
 	svc := sp.LocalServiceName()
 	if svc == "" {
 		return keys
@@ -230,7 +253,7 @@ func indexKeys(sp *tracing.Span, ts int64, spanKey []byte) [][]byte {
 	if r := sp.RemoteServiceName(); r != "" {
 		keys = append(keys, keyBuilder{ixRemote}.s(svc).s(r).u(uint64(ts)).b(tid))
 	}
-	keys = append(keys, keyBuilder{ixDuration}.s(svc).u(uint64(sp.Duration)).u(uint64(ts)).b(tid))
+	keys = append(keys, keyBuilder{ixDuration}.s(svc).b([]byte{byte(bits.Len64(uint64(sp.Duration)))}).u(uint64(ts)).b(tid))
 	for k, v := range sp.Tags {
 		if len(k) > 256 || len(v) > 256 {
 			continue
@@ -256,23 +279,49 @@ func (s *Store) Write(ctx context.Context, spans []tracing.Span) error {
 	if len(spans) == 0 {
 		return nil
 	}
-	now := time.Now().UnixMicro()
+	now := s.opts.Now().UnixMicro()
 	req := &writeReq{n: len(spans), done: make(chan error, 1), spans: make([]kv, 0, len(spans))}
+	// The time each trace is filed under in this batch: its root's
+	// timestamp, else the earliest one, else now.
+	traceTs := make(map[tracing.TraceID]int64, len(spans)/4+1)
+	for i := range spans {
+		sp := &spans[i]
+		if sp.Timestamp <= 0 {
+			continue
+		}
+		cur, ok := traceTs[sp.TraceID]
+		if sp.ParentID == 0 {
+			traceTs[sp.TraceID] = -sp.Timestamp // negative marks "from the root"
+		} else if !ok || (cur > 0 && sp.Timestamp < cur) {
+			traceTs[sp.TraceID] = sp.Timestamp
+		}
+	}
+	seen := make(map[string]struct{}, len(spans)*4)
 	var buf []byte
 	for i := range spans {
 		sp := &spans[i]
-		ts := indexTs(sp, now)
-		key := keyBuilder(make([]byte, 0, 32)).b(tidBytes(sp.TraceID)).u(uint64(sp.ID)).u(s.seq.Add(1))
+		ts, ok := traceTs[sp.TraceID]
+		if !ok {
+			ts = now
+		} else if ts < 0 {
+			ts = -ts
+		}
+		seq := be64(s.seq.Add(1))
 		buf = binary.BigEndian.AppendUint64(buf[:0], uint64(ts))
+		buf = binary.BigEndian.AppendUint64(buf, uint64(now))
 		buf = tracing.AppendSpanProto(buf, sp)
-		req.spans = append(req.spans, kv{key, append([]byte(nil), buf...)})
-		for _, k := range indexKeys(sp, ts, key) {
+		req.spans = append(req.spans, kv{seq, append([]byte(nil), buf...)})
+		req.idx = append(req.idx, kv{k: keyBuilder{ixTrace}.b(tidBytes(sp.TraceID)).b(seq)})
+		for _, k := range indexKeys(sp, ts) {
+			if _, dup := seen[string(k)]; dup {
+				continue
+			}
+			seen[string(k)] = struct{}{}
 			req.idx = append(req.idx, kv{k: k})
 		}
 	}
 	req.meta = s.metaRows(spans, now)
-	sort.Slice(req.spans, func(i, j int) bool { return bytes.Compare(req.spans[i].k, req.spans[j].k) < 0 })
-	sort.Slice(req.idx, func(i, j int) bool { return bytes.Compare(req.idx[i].k, req.idx[j].k) < 0 })
+	slices.SortFunc(req.idx, func(a, b kv) int { return bytes.Compare(a.k, b.k) })
 	select {
 	case s.in <- req:
 	default:
