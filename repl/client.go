@@ -192,8 +192,12 @@ func (c *Client) Do(ctx context.Context, cmd string, args []string, out io.Write
 		return fmt.Errorf("agent at %s: send request: %w", c.addr, err)
 	}
 	finished := make(chan struct{})
-	defer close(finished)
+	watcher := make(chan struct{})
+	// The watcher has ended before Do returns, so a late cancel frame can
+	// only reach the agent before the next request, where it is ignored.
+	defer func() { close(finished); <-watcher }()
 	go func() {
+		defer close(watcher)
 		select {
 		case <-finished:
 		case <-ctx.Done():

@@ -52,6 +52,9 @@ func ParseLine(s string) (Line, error) {
 	if len(words) == 0 {
 		return l, errors.New("no command before '>'")
 	}
+	if words[0] == "" {
+		return l, errors.New("empty command name")
+	}
 	l.Cmd, l.Args = words[0], words[1:]
 	return l, nil
 }

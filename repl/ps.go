@@ -48,11 +48,11 @@ func Processes() ([]Process, error) {
 	self := os.Getpid()
 	var out []Process
 	for _, pid := range pids {
-		if pid == self {
-			continue
+		ag, hasAgent := byPID[pid]
+		if pid == self && !hasAgent {
+			continue // obs itself
 		}
 		p := Process{PID: pid, UID: -1}
-		ag, hasAgent := byPID[pid]
 		exe, err := procfs.Exe(pid)
 		if err == nil {
 			p.Exe = exe
