@@ -41,8 +41,14 @@ func storeImm64(dst asm.Register, off int16, imm int64) asm.Instruction {
 
 func license() string { return "GPL" }
 
-func newProgram(name string, typ ebpf.ProgramType, insns asm.Instructions) (*ebpf.Program, error) {
+// newProgram loads a program. multi selects the uprobe_multi attach type
+// (one link for many sites); such a program cannot be attached by a single
+// perf-event uprobe.
+func newProgram(multi bool, name string, typ ebpf.ProgramType, insns asm.Instructions) (*ebpf.Program, error) {
 	spec := &ebpf.ProgramSpec{Name: name, Type: typ, Instructions: insns, License: license()}
+	if multi {
+		spec.AttachType = ebpf.AttachTraceUprobeMulti
+	}
 	p, err := ebpf.NewProgramWithOptions(spec, ebpf.ProgramOptions{LogSizeStart: 1 << 16})
 	if err != nil {
 		var ve *ebpf.VerifierError
@@ -70,7 +76,7 @@ func newMap(name string, typ ebpf.MapType, key, value, entries uint32) (*ebpf.Ma
 }
 
 // countProgram adds one to the per-CPU slot named by the attach cookie.
-func countProgram(counts *ebpf.Map) (*ebpf.Program, error) {
+func countProgram(counts *ebpf.Map, multi bool) (*ebpf.Program, error) {
 	insns := asm.Instructions{
 		asm.FnGetAttachCookie.Call(), // r1 = ctx already
 		asm.StoreMem(asm.RFP, -4, asm.R0, asm.Word),
@@ -85,7 +91,7 @@ func countProgram(counts *ebpf.Map) (*ebpf.Program, error) {
 		asm.Mov.Imm(asm.R0, 0).WithSymbol("out"),
 		asm.Return(),
 	}
-	return newProgram("obs_count", ebpf.Kprobe, insns)
+	return newProgram(multi, "obs_count", ebpf.Kprobe, insns)
 }
 
 // frameKey emits code that leaves a 16-byte key at fp-16 identifying the
@@ -120,7 +126,7 @@ func frameKey(isGo bool, spAdj int32) asm.Instructions {
 }
 
 // latencyEntryProgram records the entry time under the frame key.
-func latencyEntryProgram(starts *ebpf.Map, isGo bool) (*ebpf.Program, error) {
+func latencyEntryProgram(starts *ebpf.Map, isGo, multi bool) (*ebpf.Program, error) {
 	insns := asm.Instructions{asm.Mov.Reg(asm.R6, asm.R1)}
 	insns = append(insns, frameKey(isGo, 8)...)
 	insns = append(insns,
@@ -136,12 +142,12 @@ func latencyEntryProgram(starts *ebpf.Map, isGo bool) (*ebpf.Program, error) {
 		asm.Mov.Imm(asm.R0, 0),
 		asm.Return(),
 	)
-	return newProgram("obs_lat_entry", ebpf.Kprobe, insns)
+	return newProgram(multi, "obs_lat_entry", ebpf.Kprobe, insns)
 }
 
 // latencyReturnProgram finds the frame's entry time, deletes it, and adds
 // the elapsed time to the histogram of the probe named by the cookie.
-func latencyReturnProgram(starts, hist *ebpf.Map, isGo bool) (*ebpf.Program, error) {
+func latencyReturnProgram(starts, hist *ebpf.Map, isGo, multi bool) (*ebpf.Program, error) {
 	insns := asm.Instructions{
 		asm.Mov.Reg(asm.R6, asm.R1),
 		asm.FnGetAttachCookie.Call(),
@@ -190,7 +196,7 @@ func latencyReturnProgram(starts, hist *ebpf.Map, isGo bool) (*ebpf.Program, err
 		asm.Mov.Imm(asm.R0, 0).WithSymbol("out"),
 		asm.Return(),
 	)
-	return newProgram("obs_lat_ret", ebpf.Kprobe, insns)
+	return newProgram(multi, "obs_lat_ret", ebpf.Kprobe, insns)
 }
 
 var labelSeq int
@@ -268,7 +274,7 @@ type tracePlan struct {
 
 // traceProgram writes one event per hit into the ring buffer; when the
 // buffer is full it counts a lost event instead.
-func traceProgram(rb, lost *ebpf.Map, plan tracePlan) (*ebpf.Program, error) {
+func traceProgram(rb, lost *ebpf.Map, plan tracePlan, multi bool) (*ebpf.Program, error) {
 	size := int32(eventSize(plan.capSize))
 	insns := asm.Instructions{
 		asm.Mov.Reg(asm.R6, asm.R1),
@@ -363,7 +369,7 @@ func traceProgram(rb, lost *ebpf.Map, plan tracePlan) (*ebpf.Program, error) {
 		asm.Return(),
 	)
 	insns = append(insns, bumpCounter(lost, 0, "lost")...)
-	return newProgram("obs_trace", ebpf.Kprobe, insns)
+	return newProgram(multi, "obs_trace", ebpf.Kprobe, insns)
 }
 
 // bumpCounter increments per-CPU array slot idx; the first instruction
@@ -394,7 +400,7 @@ type stackKey struct {
 
 // stacksProgram counts (probe, tgid, user stack id) in a bounded hash; a
 // stack that could not be taken or a full map is counted in errs.
-func stacksProgram(stackMap, counts, errs *ebpf.Map) (*ebpf.Program, error) {
+func stacksProgram(stackMap, counts, errs *ebpf.Map, multi bool) (*ebpf.Program, error) {
 	insns := asm.Instructions{
 		asm.Mov.Reg(asm.R6, asm.R1),
 		asm.FnGetAttachCookie.Call(),
@@ -432,7 +438,7 @@ func stacksProgram(stackMap, counts, errs *ebpf.Map) (*ebpf.Program, error) {
 		asm.Return(),
 	}
 	insns = append(insns, bumpCounter(errs, 0, "err")...)
-	return newProgram("obs_stacks", ebpf.Kprobe, insns)
+	return newProgram(multi, "obs_stacks", ebpf.Kprobe, insns)
 }
 
 // Syscall statistics per syscall number, per CPU: count, errors, total ns,
@@ -478,7 +484,7 @@ func syscallPrograms(starts, stats *ebpf.Map, tgid uint32) (enter, exit *ebpf.Pr
 		asm.Mov.Imm(asm.R0, 0).WithSymbol("out"),
 		asm.Return(),
 	)
-	enter, err = newProgram("obs_sys_enter", ebpf.RawTracepoint, ein)
+	enter, err = newProgram(false, "obs_sys_enter", ebpf.RawTracepoint, ein)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -540,7 +546,7 @@ func syscallPrograms(starts, stats *ebpf.Map, tgid uint32) (enter, exit *ebpf.Pr
 		asm.Mov.Imm(asm.R0, 0).WithSymbol("out"),
 		asm.Return(),
 	)
-	exit, err = newProgram("obs_sys_exit", ebpf.RawTracepoint, xin)
+	exit, err = newProgram(false, "obs_sys_exit", ebpf.RawTracepoint, xin)
 	if err != nil {
 		enter.Close()
 		return nil, nil, err

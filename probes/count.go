@@ -39,12 +39,13 @@ func Count(t *Target, probes []Probe) (*Counter, error) {
 		return nil, err
 	}
 	c.sess.add(c.counts)
-	prog, err := countProgram(c.counts)
+	prog, err := countProgram(c.counts, multiMode())
 	if err != nil {
 		c.sess.Close()
 		return nil, err
 	}
 	c.sess.add(prog)
+	var at attacher
 	for i, p := range probes {
 		sites, err := entryUprobes(t, p, uint64(i))
 		if err != nil {
@@ -52,14 +53,13 @@ func Count(t *Target, probes []Probe) (*Counter, error) {
 			return nil, err
 		}
 		for _, s := range sites {
-			l, err := AttachUprobe(s.u, prog)
-			if err != nil {
-				c.sess.Close()
-				return nil, fmt.Errorf("%s: %w", p.Name, err)
-			}
-			c.sess.addLink(l)
+			at.add(s.u, prog)
 			c.Sites = append(c.Sites, AttachedSite{Probe: i, Offset: s.u.Offset, Inst: s.inst, Cost: s.cost, Kind: "entry"})
 		}
+	}
+	if err := at.attach(&c.sess); err != nil {
+		c.sess.Close()
+		return nil, err
 	}
 	return c, nil
 }

@@ -81,12 +81,12 @@ func MeasureLatency(t *Target, probes []Probe) (*Latency, error) {
 		if p, ok := progs[isGo]; ok {
 			return p, nil
 		}
-		e, err := latencyEntryProgram(l.starts, isGo)
+		e, err := latencyEntryProgram(l.starts, isGo, multiMode())
 		if err != nil {
 			return [2]*ebpf.Program{}, err
 		}
 		l.sess.add(e)
-		r, err := latencyReturnProgram(l.starts, l.hist, isGo)
+		r, err := latencyReturnProgram(l.starts, l.hist, isGo, multiMode())
 		if err != nil {
 			return [2]*ebpf.Program{}, err
 		}
@@ -94,6 +94,7 @@ func MeasureLatency(t *Target, probes []Probe) (*Latency, error) {
 		progs[isGo] = [2]*ebpf.Program{e, r}
 		return progs[isGo], nil
 	}
+	var at attacher
 	for i, p := range probes {
 		if p.Kind != KindFunc {
 			return fail(usagef("%s: latency takes functions, not USDT probes", p.Name))
@@ -107,18 +108,10 @@ func MeasureLatency(t *Target, probes []Probe) (*Latency, error) {
 			// C: time from the first instruction to a uretprobe.
 			entry.Offset = p.Func.Offset
 		}
-		lk, err := AttachUprobe(entry, pp[0])
-		if err != nil {
-			return fail(fmt.Errorf("%s: %w", p.Name, err))
-		}
-		l.sess.addLink(lk)
+		at.add(entry, pp[0])
 		l.Sites = append(l.Sites, AttachedSite{Probe: i, Offset: entry.Offset, Inst: p.Entry.Inst, Cost: string(p.Entry.Cost), Kind: "entry"})
 		if !p.IsGo {
-			lk, err := AttachUprobe(Uprobe{Path: p.Path, Offset: p.Func.Offset, PID: t.PID, Cookie: uint64(i), Ret: true}, pp[1])
-			if err != nil {
-				return fail(fmt.Errorf("%s: %w", p.Name, err))
-			}
-			l.sess.addLink(lk)
+			at.add(Uprobe{Path: p.Path, Offset: p.Func.Offset, PID: t.PID, Cookie: uint64(i), Ret: true}, pp[1])
 			l.Sites = append(l.Sites, AttachedSite{Probe: i, Offset: p.Func.Offset, Inst: "uretprobe", Cost: "return trampoline", Kind: "ret"})
 			continue
 		}
@@ -128,13 +121,12 @@ func MeasureLatency(t *Target, probes []Probe) (*Latency, error) {
 		}
 		for _, s := range rets {
 			off := p.Func.Offset + s.Off
-			lk, err := AttachUprobe(Uprobe{Path: p.Path, Offset: off, PID: t.PID, Cookie: uint64(i)}, pp[1])
-			if err != nil {
-				return fail(fmt.Errorf("%s: %w", p.Name, err))
-			}
-			l.sess.addLink(lk)
+			at.add(Uprobe{Path: p.Path, Offset: off, PID: t.PID, Cookie: uint64(i)}, pp[1])
 			l.Sites = append(l.Sites, AttachedSite{Probe: i, Offset: off, Inst: s.Inst, Cost: string(s.Cost), Kind: string(s.Kind)})
 		}
+	}
+	if err := at.attach(&l.sess); err != nil {
+		return fail(err)
 	}
 	return l, nil
 }

@@ -96,18 +96,15 @@ func Trace(t *Target, probes []Probe, o TraceOptions) (*Tracer, error) {
 		return fail(err)
 	}
 	tr.sess.add(tr.lost)
+	var at attacher
 	attach := func(i int, u Uprobe, plan tracePlan, site AttachedSite) error {
-		prog, err := traceProgram(tr.rb, tr.lost, plan)
+		prog, err := traceProgram(tr.rb, tr.lost, plan, multiMode())
 		if err != nil {
 			return err
 		}
 		tr.sess.add(prog)
 		tr.plans[uint32(u.Cookie)] = plan
-		l, err := AttachUprobe(u, prog)
-		if err != nil {
-			return fmt.Errorf("%s: %w", probes[i].Name, err)
-		}
-		tr.sess.addLink(l)
+		at.add(u, prog)
 		tr.Sites = append(tr.Sites, site)
 		return nil
 	}
@@ -170,6 +167,9 @@ func Trace(t *Target, probes []Probe, o TraceOptions) (*Tracer, error) {
 				return fail(err)
 			}
 		}
+	}
+	if err := at.attach(&tr.sess); err != nil {
+		return fail(err)
 	}
 	if tr.rd, err = ringbuf.NewReader(tr.rb); err != nil {
 		return fail(fmt.Errorf("open ring buffer: %w", err))

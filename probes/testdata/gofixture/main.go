@@ -53,6 +53,14 @@ func small(x int) int { return x + 1 }
 
 var sink int
 
+func expectGrow(depth int) int {
+	s := 0
+	for d := depth; d > 0; d-- {
+		s += d % 256
+	}
+	return s
+}
+
 func main() {
 	if len(os.Args) < 2 {
 		fmt.Fprintln(os.Stderr, "usage: gofixture calls|sleep|grow|loop ...")
@@ -102,7 +110,13 @@ func main() {
 	case "loop":
 		go func() { in.ReadString('\n'); os.Exit(0) }()
 		for i := 0; ; i++ {
-			sink += work("loop", i, nil) + small(i) + inlinable(i)
+			if r := work("loop", i, nil); r != 4^i {
+				panic(fmt.Sprintf("work(loop, %d) = %d, want %d", i, r, 4^i))
+			}
+			if r, _ := grow(i%8, "x"); r != expectGrow(i%8) {
+				panic(fmt.Sprintf("grow(%d) = %d", i%8, r))
+			}
+			sink += small(i) + inlinable(i)
 		}
 	default:
 		fmt.Fprintln(os.Stderr, "unknown mode", os.Args[1])
