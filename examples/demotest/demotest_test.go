@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -168,8 +169,9 @@ func TestRequestFlowsEndToEnd(t *testing.T) {
 		if r["msg"] == "work done" && r["trace_id"] == id {
 			sawTrace = true
 		}
-		if r["service"] != "backend" {
-			t.Errorf("backend record without service: %v", r)
+		// bunyan's core fields, as obs logs and the bunyan CLI expect.
+		if r["name"] != "backend" || r["v"] != float64(0) || r["hostname"] == nil || r["pid"] != float64(be.Pid()) {
+			t.Errorf("backend record is not a bunyan record: %v", r)
 		}
 	}
 	if !sawTrace {
@@ -179,6 +181,12 @@ func TestRequestFlowsEndToEnd(t *testing.T) {
 	for _, r := range readLog(t, fe.Log) {
 		if r["msg"] == "hash served" {
 			served++
+			if req, _ := r["req"].(map[string]any); req["method"] != "GET" || !strings.HasPrefix(fmt.Sprint(req["url"]), "/api/hash?n=3000") {
+				t.Errorf("frontend record without bunyan's req: %v", r)
+			}
+		}
+		if r["msg"] == "backend refused" && r["level"] != float64(50) {
+			t.Errorf("refusal not logged at bunyan error (50): %v", r)
 		}
 	}
 	if served != 2 {

@@ -20,6 +20,7 @@ import (
 	zipkinhttp "github.com/openzipkin/zipkin-go/middleware/http"
 
 	"github.com/obs-toolkit/obs/examples/internal/svc"
+	"github.com/obs-toolkit/obs/logfmt"
 )
 
 type frontend struct {
@@ -88,13 +89,13 @@ func (fe *frontend) hash(w http.ResponseWriter, r *http.Request) {
 	}
 	var work json.RawMessage = body
 	took := time.Since(start)
-	fe.s.Log.Info("hash served", "query", r.URL.RawQuery, "micros", took.Microseconds())
+	fe.s.Log.Info("hash served", logfmt.Req(r), "micros", took.Microseconds())
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string]any{"backend": work, "micros": took.Microseconds()})
 }
 
 func (fe *frontend) fail(w http.ResponseWriter, code int, what string, err error) {
 	fe.failures.Add(1)
-	fe.s.Log.Error(what, "err", err.Error(), "status", code)
+	fe.s.Log.Error(what, logfmt.Err(err), "status", code)
 	http.Error(w, what, code)
 }

@@ -1,6 +1,6 @@
-// Package svc is what the two example services share: flags, a JSON log
-// file, a Zipkin tracer, the obs REPL agent, and an HTTP server on loopback
-// that stops cleanly on SIGINT or SIGTERM.
+// Package svc is what the two example services share: flags, a bunyan log
+// file (obs logs reads it), a Zipkin tracer, the obs REPL agent, and an HTTP
+// server on loopback that stops cleanly on SIGINT or SIGTERM.
 package svc
 
 import (
@@ -23,6 +23,7 @@ import (
 	"github.com/openzipkin/zipkin-go/reporter"
 	reporterhttp "github.com/openzipkin/zipkin-go/reporter/http"
 
+	"github.com/obs-toolkit/obs/logfmt"
 	"github.com/obs-toolkit/obs/repl"
 )
 
@@ -30,7 +31,7 @@ import (
 type Flags struct {
 	Addr     string // listen address, loopback by default
 	AddrFile string // file to write the bound address to, for scripts
-	Log      string // JSON log file; stderr when empty
+	Log      string // bunyan JSON log file; stderr when empty
 	Zipkin   string // Zipkin server base URL; no spans are sent when empty
 	NoREPL   bool   // do not start the obs REPL agent
 }
@@ -39,7 +40,7 @@ type Flags struct {
 func (f *Flags) Register(fs *flag.FlagSet) {
 	fs.StringVar(&f.Addr, "addr", "127.0.0.1:0", "listen address (port 0 picks a free one)")
 	fs.StringVar(&f.AddrFile, "addr-file", "", "write the bound host:port to this file once listening")
-	fs.StringVar(&f.Log, "log", "", "append JSON log records to this file (default stderr)")
+	fs.StringVar(&f.Log, "log", "", "append bunyan log records to this file (default stderr)")
 	fs.StringVar(&f.Zipkin, "zipkin", "", "report spans to this Zipkin server, e.g. http://127.0.0.1:9411")
 	fs.BoolVar(&f.NoREPL, "no-repl", false, "do not start the obs REPL agent (obs repl, obs ps)")
 }
@@ -70,7 +71,7 @@ func Start(name string, f Flags) (*Service, error) {
 		w, s.logFile = lf, lf
 	}
 	s.Level = new(slog.LevelVar)
-	s.Log = slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: s.Level})).With("service", name)
+	s.Log = slog.New(logfmt.NewHandler(w, &logfmt.HandlerOptions{Level: s.Level, Name: name}))
 
 	ln, err := net.Listen("tcp", f.Addr)
 	if err != nil {
@@ -95,7 +96,7 @@ func Start(name string, f Flags) (*Service, error) {
 		// A service runs on without its agent: say why and go on.
 		a, err := repl.Start(repl.Config{Name: name, LogLevel: s.Level, Logger: s.Log})
 		if err != nil {
-			s.Log.Warn("no obs REPL agent", "err", err.Error())
+			s.Log.Warn("no obs REPL agent", logfmt.Err(err))
 		} else {
 			s.Agent = a
 		}
@@ -135,12 +136,12 @@ func (s *Service) Run(h http.Handler) int {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if err := srv.Shutdown(sctx); err != nil {
-			s.Log.Error("shutdown", "err", err)
+			s.Log.Error("shutdown", logfmt.Err(err))
 			code = 1
 		}
 	case err := <-errc:
 		if !errors.Is(err, http.ErrServerClosed) {
-			s.Log.Error("serve", "err", err)
+			s.Log.Error("serve", logfmt.Err(err))
 			code = 1
 		}
 	}
