@@ -91,14 +91,26 @@ func Waterfall(w io.Writer, t *Tree, st Style) {
 		}
 	}
 	if len(t.Nodes) > 0 {
-		fmt.Fprintf(w, "trace %s  %s  %d spans  %d services", t.Nodes[0].Span.TraceID, FormatDuration(total), len(t.Nodes), len(services))
+		parts := []string{"trace " + t.Nodes[0].Span.TraceID.String(), FormatDuration(total),
+			fmt.Sprintf("%d spans", len(t.Nodes)), fmt.Sprintf("%d services", len(services))}
 		if errs > 0 {
-			fmt.Fprintf(w, "  %d errors", errs)
+			parts = append(parts, fmt.Sprintf("%d errors", errs))
 		}
 		if t.Start > 0 {
-			fmt.Fprintf(w, "  %s", time.UnixMicro(t.Start).UTC().Format("2006-01-02 15:04:05.000Z"))
+			parts = append(parts, time.UnixMicro(t.Start).UTC().Format("2006-01-02 15:04:05.000Z"))
 		}
-		fmt.Fprintln(w)
+		line := ""
+		for _, p := range parts {
+			if line != "" && runeLen(line)+2+runeLen(p) > width {
+				fmt.Fprintln(w, line)
+				line = ""
+			}
+			if line != "" {
+				line += "  "
+			}
+			line += p
+		}
+		fmt.Fprintln(w, line)
 	}
 	labelW := 0
 	for _, n := range t.Nodes {
