@@ -31,6 +31,15 @@ func (r *renderer) appendInspect(b, raw []byte, depth int, color bool) []byte {
 }
 
 func (r *renderer) inspectObject(b []byte, c *inspectCtx, ms []member, depth int) []byte {
+	live := 0
+	for _, m := range ms {
+		if !m.del {
+			live++
+		}
+	}
+	if live == 0 {
+		return append(b, '{', '}')
+	}
 	c.curDepth = depth
 	var out [][]byte
 	for _, m := range ms {
@@ -38,7 +47,9 @@ func (r *renderer) inspectObject(b []byte, c *inspectCtx, ms []member, depth int
 			continue
 		}
 		var e []byte
-		if isIdent(m.key) {
+		if string(m.key) == "__proto__" {
+			e = append(e, "['__proto__']"...)
+		} else if isIdent(m.key) {
 			e = append(e, m.key...)
 		} else {
 			e = inspStyle(e, inspQuote(nil, wtfDisplay(m.key, &r.ar)), "\x1b[32m", "\x1b[39m", true)
@@ -106,11 +117,11 @@ func (r *renderer) inspectValue(b []byte, c *inspectCtx, raw []byte, depth int, 
 		r.putMembers(ms)
 		return b
 	case '[':
-		c.curDepth = depth
 		elems := arrayElems(raw, nil)
 		if len(elems) == 0 {
 			return append(b, '[', ']')
 		}
+		c.curDepth = depth
 		var out [][]byte
 		for _, e := range elems {
 			c.lvl += 2
@@ -119,7 +130,7 @@ func (r *renderer) inspectValue(b []byte, c *inspectCtx, raw []byte, depth int, 
 		}
 		return reduceToSingle(b, c, out, '[', ']', depth)
 	case '"':
-		s := displayString(raw, &r.ar)
+		s := r.ar.commit(decodeJSONString(r.ar.alloc(len(raw)), raw, true))
 		n := utf16Len(s)
 		if n > 16 && n > 80-c.lvl-4 {
 			lines := splitAfterNewline(s)
@@ -222,6 +233,12 @@ func inspQuote(b, s []byte) []byte {
 	}
 	b = append(b, q)
 	for i := 0; i < len(s); {
+		if s[i] == 0xed && i+2 < len(s) && s[i+1] >= 0xa0 {
+			u := int(s[i]&0x0f)<<12 | int(s[i+1]&0x3f)<<6 | int(s[i+2]&0x3f)
+			b = append(b, '\\', 'u', hexDigits[u>>12], hexDigits[u>>8&15], hexDigits[u>>4&15], hexDigits[u&15])
+			i += 3
+			continue
+		}
 		r, size := utf8.DecodeRune(s[i:])
 		switch {
 		case r == rune(q) && q == '\'':

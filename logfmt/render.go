@@ -43,23 +43,24 @@ type Options struct {
 // renderer turns lines into output. One per goroutine; it reuses its
 // buffers so that rendering a record allocates nothing in the usual case.
 type renderer struct {
-	o    *Options
-	ar   arena
-	top  []member
-	ms   [][]member // scratch member lists by depth
-	msd  int
-	tmp  []byte
+	o   *Options
+	ar  arena
+	top []member
+	ms  [][]member // scratch member lists by depth
+	msd int
+	tmp []byte
 	// output pieces being built
 	bTmp, bLvl, bName, bSrc, bMsg, bVal, bReq, bHdr, bKeys []byte
-	ex   []byte // extras
-	nex  int
-	det  []byte // details
-	ndet int
-	line []byte
-	fix  []byte // detected foreign record rewritten as bunyan
+	ex                                                     []byte // extras
+	nex                                                    int
+	det                                                    []byte // details
+	ndet                                                   int
+	line                                                   []byte
+	fix                                                    []byte // detected foreign record rewritten as bunyan
 	// result of the last record, for merging and stats
 	cond      map[*Condition]*condState
 	lastTime  float64
+	needTime  bool
 	lastLevel []byte
 	lastName  []byte
 	isRecord  bool
@@ -159,6 +160,9 @@ func (r *renderer) Line(out, line []byte) ([]byte, bool) {
 	r.lastName = get(ms, "name")
 	if !r.keep(ms) {
 		return out, false
+	}
+	if r.needTime {
+		r.lastTime = dateValue(get(ms, "time"), r.loc())
 	}
 	return r.emit(out, line, ms), true
 }

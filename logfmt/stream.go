@@ -297,7 +297,7 @@ func (p *Processor) runMerge(w io.Writer, inputs []Input) (st Stats, errs []erro
 			defer wg.Done()
 			defer close(s.ch)
 			r := newRenderer(p.Opts)
-			loc := r.loc()
+			r.needTime = true
 			var fixBuf []byte
 			s.err = readLines(in.R, in.Chunked64K, func(line []byte) bool {
 				s.st.Lines++
@@ -324,7 +324,7 @@ func (p *Processor) runMerge(w io.Writer, inputs []Input) (st Stats, errs []erro
 				}
 				it := item{record: r.isRecord, out: out}
 				if it.record {
-					it.t = dateValue(get(r.top, "time"), loc)
+					it.t = r.lastTime
 				}
 				select {
 				case s.ch <- it:
@@ -534,4 +534,3 @@ func (p *Processor) Follow(ctx context.Context, w io.Writer, path string, poll t
 		}
 	}
 }
-
