@@ -5,7 +5,8 @@
 //	gofixture calls N      call main.work N times
 //	gofixture sleep N MS   call main.sleepy N times, each sleeping MS ms
 //	gofixture grow N       N goroutines each recursing deeply through main.grow
-//	gofixture loop         call main.work forever (until killed)
+//	gofixture loop         call main.work forever (until stdin gets a line)
+//	gofixture bench N      call main.work N times at once and print ns_per_call
 package main
 
 import (
@@ -77,6 +78,15 @@ func main() {
 	}
 	in := bufio.NewReader(os.Stdin)
 	fmt.Println("ready")
+	if os.Args[1] == "bench" {
+		n := arg(2, 100000)
+		t0 := time.Now()
+		for i := 0; i < n; i++ {
+			sink += work("bench", i, nil)
+		}
+		fmt.Printf("ns_per_call %.1f\n", float64(time.Since(t0).Nanoseconds())/float64(n))
+		return
+	}
 	if os.Args[1] != "loop" {
 		in.ReadString('\n')
 	}
