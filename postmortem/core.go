@@ -11,6 +11,7 @@
 package postmortem
 
 import (
+	"bytes"
 	"debug/buildinfo"
 	"debug/elf"
 	"errors"
@@ -109,6 +110,10 @@ func Open(path string, opt Options) (*Core, error) {
 		}
 	}
 	c.Mem = elfcore.NewMemory(f, ef, c.Bias)
+	if err := c.checkExe(); err != nil {
+		c.fail(err.Error())
+		return c, nil
+	}
 	c.syms, c.symSize = map[string]uint64{}, map[string]uint64{}
 	if syms, err := ef.Symbols(); err == nil {
 		for _, s := range syms {
@@ -140,6 +145,35 @@ func Open(path string, opt Options) (*Core, error) {
 	}
 	c.rt = rt
 	return c, nil
+}
+
+// checkExe compares the ELF header page the kernel dumps for the
+// executable's first mapping with the file: a rebuilt binary does not
+// match its old core, and reading one with the other gives nonsense.
+func (c *Core) checkExe() error {
+	phdr := c.File.Notes.Aux(elfcore.AtPhdr)
+	for _, m := range c.File.Notes.Files {
+		if m.Offset != 0 || !(m.Start <= phdr && phdr < m.End) {
+			continue
+		}
+		seg := c.File.Segment(m.Start)
+		if seg == nil || seg.Vaddr != m.Start || seg.Filesz < 64 {
+			return nil // not dumped: nothing to compare
+		}
+		dumped := c.File.Bytes(seg)
+		want := make([]byte, min(len(dumped), 4096))
+		f, err := os.Open(c.ExePath)
+		if err != nil {
+			return nil
+		}
+		n, _ := f.ReadAt(want, 0)
+		f.Close()
+		if n < len(want) || !bytes.Equal(dumped[:len(want)], want) {
+			return fmt.Errorf("executable %s does not match the core (rebuilt since the crash?); pass --exe with the binary that ran", c.ExePath)
+		}
+		return nil
+	}
+	return nil
 }
 
 func unwrapPath(err error) error {

@@ -254,6 +254,15 @@ func TestDamagedCores(t *testing.T) {
 		t.Errorf("multi-line error %q", gerr)
 	}
 	t.Logf("cut core: %v", gerr)
+	// The wrong executable: refused with a reason, not read as garbage.
+	other, err := Open(p, Options{Exe: crasher(t, "go1.25.4")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if other.GoErr == nil || !strings.Contains(other.GoErr.Error(), "does not match the core") {
+		t.Errorf("wrong exe: %v", other.GoErr)
+	}
 }
 
 func mustRead(t *testing.T, p string) []byte {

@@ -240,9 +240,24 @@ func liveImage(pid int, tids []int, res *DumpResult) (*elfcore.Image, error) {
 			res.Skipped += size
 			continue
 		case m.inode != 0 && m.perms[1] != 'w':
-			// Text and read-only data: the executable and libraries hold it.
-			img.Loads = append(img.Loads, elfcore.Load{Vaddr: m.start, Memsz: size, Flags: flags})
-			res.Skipped += size
+			// Text and read-only data: the executable and libraries hold
+			// it. Like the kernel, keep the first page of an ELF file so
+			// that readers can check the executable matches.
+			l := elfcore.Load{Vaddr: m.start, Memsz: size, Flags: flags}
+			if m.offset == 0 && size >= 4096 {
+				var magic [4]byte
+				if mem != nil {
+					mem.ReadAt(magic[:], int64(m.start))
+				}
+				if string(magic[:]) == "\x7fELF" {
+					a := m.start
+					l.Filesz = 4096
+					l.Fill = func(w io.Writer) error { return copyMemory(w, pid, mem, a, 4096) }
+					res.Copied += 4096
+				}
+			}
+			img.Loads = append(img.Loads, l)
+			res.Skipped += size - l.Filesz
 			continue
 		}
 		for _, run := range touchedRuns(pagemap, m.start, m.end) {

@@ -23,7 +23,8 @@ func newCoreCmd(g *globals) *cobra.Command {
 The executable is found from the core's NT_FILE note unless --exe is given.
 Non-Go cores still get signal, threads and mappings from 'obs core info'.`,
 	}
-	c.AddCommand(newCoreInfoCmd(g), newCoreGoroutinesCmd(g), newCoreLeaksCmd(g), newCoreDumpCmd(g), newCoreHeapCmd(g))
+	c.AddCommand(newCoreInfoCmd(g), newCoreGoroutinesCmd(g), newCoreLeaksCmd(g), newCoreDumpCmd(g), newCoreHeapCmd(g),
+		newCoreReportCmd(g), newCoreDiffCmd(g))
 	return c
 }
 
@@ -525,6 +526,167 @@ bytes,source}],untyped[...]}.`,
 	}
 	c.Flags().StringVar(&exe, "exe", "", "the executable (default: from the core's NT_FILE note)")
 	c.Flags().StringVar(&pprofFile, "pprof", "", "write the heap profile to this pprof file")
+	c.Flags().IntVar(&top, "top", 15, "rows per table")
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
+}
+
+func newCoreReportCmd(g *globals) *cobra.Command {
+	var exe, junit, markdown string
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "report CORE...",
+		Short: "CI mode: a summary per core, JUnit/Markdown output, exit 1 if any core crashed",
+		Long: `Summarise each core (crash reason, biggest goroutine buckets, leaks) for CI.
+Exits 1 if any core shows a crash (a fatal signal, a panic or a fatal error);
+a live dump of a healthy process is not a crash. --junit writes one test case
+per core (a crash is a failure); --markdown writes a section per core.
+--exe applies to every core; without it each core's NT_FILE note names it.
+
+--json fields: cores[{core,exe,crashed,reason,signal,go_version,goroutines,
+top_buckets[{count,state,top}],leaked,suspects,leak_why,crashing_stack,error,
+elapsed_ns}], crashed.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			var ss []*postmortem.Summary
+			crashed := 0
+			for _, p := range args {
+				core, err := openCore(p, exe)
+				if err != nil {
+					// An unreadable core is reported, not fatal for the others.
+					s := &postmortem.Summary{Core: p, Crashed: true, Reason: "unreadable core", Error: output.OneLine(err)}
+					ss = append(ss, s)
+					crashed++
+					continue
+				}
+				s := core.Summarize()
+				core.Close()
+				if s.Crashed {
+					crashed++
+				}
+				ss = append(ss, s)
+			}
+			for _, out := range []struct {
+				file  string
+				write func(w *os.File) error
+			}{{junit, func(w *os.File) error { return postmortem.WriteJUnit(w, ss) }},
+				{markdown, func(w *os.File) error { return postmortem.WriteMarkdown(w, ss) }}} {
+				if out.file == "" {
+					continue
+				}
+				f, err := os.Create(out.file)
+				if err != nil {
+					return output.Failf("%v", err)
+				}
+				err = out.write(f)
+				if cerr := f.Close(); err == nil {
+					err = cerr
+				}
+				if err != nil {
+					return output.Failf("write %s: %v", out.file, err)
+				}
+			}
+			io := g.IO()
+			if asJSON {
+				if err := io.JSON(map[string]any{"cores": ss, "crashed": crashed}); err != nil {
+					return err
+				}
+			} else {
+				for _, s := range ss {
+					mark := io.Paint(output.Green, "ok     ")
+					if s.Crashed {
+						mark = io.Paint(output.Red, "CRASHED")
+					}
+					io.Printf("%s %s: %s; %d goroutines, %d leaked, %d suspect buckets\n", mark, s.Core, s.Reason, s.Goroutines, s.Leaked, s.Suspects)
+					for _, t := range s.Top {
+						io.Printf("          %5d  %s  %s\n", t.Count, t.State, t.Top)
+					}
+					if s.Error != "" {
+						io.Printf("          not analysed: %s\n", s.Error)
+					}
+				}
+			}
+			if crashed > 0 {
+				return output.Silent(output.ExitFail)
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&exe, "exe", "", "the executable for every core (default: from each core's NT_FILE note)")
+	c.Flags().StringVar(&junit, "junit", "", "write a JUnit XML report here")
+	c.Flags().StringVar(&markdown, "markdown", "", "write a Markdown report here")
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
+}
+
+func newCoreDiffCmd(g *globals) *cobra.Command {
+	var exe string
+	var asJSON bool
+	var top int
+	c := &cobra.Command{
+		Use:   "diff OLD NEW",
+		Short: "Growth between two cores of the same binary: goroutine buckets, types, allocation sites",
+		Long: `Compare two cores of the same program: goroutine buckets (by top function,
+state and line), census types (objects and bytes) and in-use allocation sites
+from the heap profile, largest changes first.
+
+--json fields: same_binary, goroutines[old,new], buckets[{key,old,new,delta}],
+types[{key,old,new,delta,old_bytes,new_bytes}], sites[...], warnings.`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(_ *cobra.Command, args []string) error {
+			old, err := openCore(args[0], exe)
+			if err != nil {
+				return err
+			}
+			defer old.Close()
+			cur, err := openCore(args[1], exe)
+			if err != nil {
+				return err
+			}
+			defer cur.Close()
+			for _, c := range []*postmortem.Core{old, cur} {
+				if err := needGo(c); err != nil {
+					return err
+				}
+			}
+			d, err := postmortem.DiffCores(old, cur)
+			if err != nil {
+				return output.Failf("diff: %v", err)
+			}
+			io := g.IO()
+			if asJSON {
+				return io.JSON(d)
+			}
+			io.Printf("goroutines %d -> %d (%+d)\n", d.Goroutines[0], d.Goroutines[1], d.Goroutines[1]-d.Goroutines[0])
+			show := func(title string, ls []postmortem.DiffLine, bytes bool) {
+				if len(ls) == 0 {
+					io.Printf("\n%s: no change\n", title)
+					return
+				}
+				io.Printf("\n%s\n", io.Paint(output.Bold, title))
+				t := output.NewTable("OLD", "NEW", "DELTA", "BYTES DELTA", "").AlignRight(0, 1, 2, 3)
+				for i, l := range ls {
+					if i == top {
+						break
+					}
+					bd := ""
+					if bytes {
+						bd = fmt.Sprintf("%+d", l.NewBytes-l.OldBytes)
+					}
+					t.Row(l.Old, l.New, fmt.Sprintf("%+d", l.Delta), bd, l.Key)
+				}
+				t.Render(io)
+			}
+			show("goroutine buckets", d.Buckets, false)
+			show("types (census)", d.Types, true)
+			show("allocation sites (in use)", d.Sites, true)
+			for _, w := range d.Warnings {
+				io.Warnf("%s", w)
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&exe, "exe", "", "the executable of both cores (default: from their NT_FILE notes)")
 	c.Flags().IntVar(&top, "top", 15, "rows per table")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return c

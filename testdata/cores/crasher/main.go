@@ -5,7 +5,8 @@
 //	crasher nil       nil pointer dereference in a goroutine
 //	crasher panic     explicit panic with an error value
 //	crasher deadlock  every goroutine blocked: the runtime's fatal error
-//	crasher leak      park goroutines (see below), then panic
+//	crasher leak [N]  park goroutines (see below), then panic; N adds N more
+//	                  leaked receivers and N*100 more Records (for diffs)
 //	crasher hold      park the same goroutines, print "ready", run on
 //
 // The leak and hold modes park exactly:
@@ -30,6 +31,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strconv"
 	"sync"
 	"time"
 	"unsafe"
@@ -106,15 +108,21 @@ func leakSelect(a, b chan string) {
 
 func park() {
 	runtime.MemProfileRate = 1
-	records = makeRecords(1000)
+	extra := 0
+	if len(os.Args) > 2 {
+		extra, _ = strconv.Atoi(os.Args[2])
+	}
+	records = makeRecords(1000 + 100*extra)
 	for i := 0; i < 17; i++ {
 		go waitShared(i)
 	}
 	decoy = &addrBox{}
-	for i := 0; i < 5; i++ {
+	for i := 0; i < 5+extra; i++ {
 		c := make(chan int)
-		leakedAddrs[i] = *(*uintptr)(unsafe.Pointer(&c))
-		decoy.addrs[i] = leakedAddrs[i]
+		if i < len(leakedAddrs) {
+			leakedAddrs[i] = *(*uintptr)(unsafe.Pointer(&c))
+			decoy.addrs[i] = leakedAddrs[i]
+		}
 		go leakOne(c)
 	}
 	for i := 0; i < 3; i++ {
@@ -135,7 +143,7 @@ func park() {
 	go time.Sleep(time.Hour)
 	// Wait until all 31 are parked, then let two GCs stamp their wait times.
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
-		if runtime.NumGoroutine() >= 32 {
+		if runtime.NumGoroutine() >= 32+extra {
 			break
 		}
 		time.Sleep(time.Millisecond)
