@@ -142,7 +142,11 @@ Each time a thread of the process is switched out (sched_switch raw
 tracepoint), its user and kernel stacks are noted; when it runs again the
 time it was away is charged to them, labelled state=blocked (it waited for
 something) or state=preempted (it was runnable). Sample types:
-switches/count and offcpu/nanoseconds.
+switches/count and offcpu/nanoseconds. The table ranks functions by
+cumulative time and leaves kernel frames out (flat time goes to the
+innermost user function); the pprof file keeps everything. The tracepoint
+fires for every context switch on the host, so its cost grows with the
+host's switch rate, not the target's.
 ` + common
 	}
 	return `Sample a process's CPU use with eBPF.
@@ -183,7 +187,8 @@ func runSampleProfile(g *globals, kind sample.Kind, o *profileOpts) error {
 	if kind == sample.OffCPU {
 		index, unit = 1, "nanoseconds"
 	}
-	top, total := pprofx.Top(res.Profile, index, o.top)
+	top, total := pprofx.TopWith(res.Profile, pprofx.TopOptions{Index: index, N: o.top,
+		ByCum: kind == sample.OffCPU, UserOnly: kind == sample.OffCPU})
 	if o.asJSON {
 		return io.JSON(profileReport{Pid: o.pid, Kind: kind.String(), Output: o.out, Exited: res.Exited,
 			Stats: res.Stats, Build: res.Build, Cost: res.Cost, Unit: unit, Total: total, Top: top, Warnings: res.Warnings})
@@ -254,6 +259,7 @@ func newProfileTopCmd(g *globals) *cobra.Command {
 	var asJSON bool
 	var n int
 	var index string
+	var byCum, userOnly bool
 	c := &cobra.Command{
 		Use:   "top FILE",
 		Short: "Print the top functions of a pprof profile",
@@ -287,7 +293,7 @@ flat_pct, cum, cum_pct}].`,
 			if i < 0 {
 				return output.Failf("%s has no sample types", args[0])
 			}
-			top, total := pprofx.Top(p, i, n)
+			top, total := pprofx.TopWith(p, pprofx.TopOptions{Index: i, N: n, ByCum: byCum, UserOnly: userOnly})
 			io := g.IO()
 			if asJSON {
 				return io.JSON(map[string]any{"file": args[0], "sample_type": p.SampleType[i].Type,
@@ -299,6 +305,8 @@ flat_pct, cum, cum_pct}].`,
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	c.Flags().IntVarP(&n, "top", "n", 20, "functions to show (0: all)")
+	c.Flags().BoolVar(&byCum, "cum", false, "rank by cumulative value (useful for off-CPU profiles)")
+	c.Flags().BoolVar(&userOnly, "user", false, "leave kernel frames out (flat goes to the innermost user function)")
 	c.Flags().StringVar(&index, "sample-index", "", "sample type to rank by (default: the profile's default, else the last)")
 	return c
 }

@@ -21,6 +21,9 @@ import (
 	"github.com/obs-toolkit/obs/internal/symtab"
 )
 
+// KernelMapping is the file name of the mapping kernel locations belong to.
+const KernelMapping = "[kernel.kallsyms]"
+
 // ValueType names one kind of sample value, e.g. {"cpu", "nanoseconds"}.
 type ValueType struct{ Type, Unit string }
 
@@ -94,7 +97,7 @@ func (b *Builder) Comment(s string) { b.p.Comments = append(b.p.Comments, s) }
 func (b *Builder) mapping(l Loc) *profile.Mapping {
 	if l.Kernel {
 		if b.kernel == nil {
-			b.kernel = b.newMapping(&profile.Mapping{File: "[kernel.kallsyms]", HasFunctions: true})
+			b.kernel = b.newMapping(&profile.Mapping{File: KernelMapping, HasFunctions: true})
 		}
 		return b.kernel
 	}
@@ -278,6 +281,23 @@ type TopEntry struct {
 // per sample in Cum even when it recurses; inlined frames count as their own
 // functions, as in `go tool pprof -top`.
 func Top(p *profile.Profile, index, n int) (entries []TopEntry, total int64) {
+	return TopWith(p, TopOptions{Index: index, N: n})
+}
+
+// TopOptions select and rank a top list.
+type TopOptions struct {
+	Index int  // sample type
+	N     int  // entries (<= 0: all)
+	ByCum bool // rank by cumulative value
+	// UserOnly leaves kernel frames out, so the flat value goes to the
+	// innermost user function (for off-CPU profiles: where user code
+	// blocked, rather than the scheduler every stack ends in).
+	UserOnly bool
+}
+
+// TopWith is Top with options.
+func TopWith(p *profile.Profile, o TopOptions) (entries []TopEntry, total int64) {
+	index, n, byCum := o.Index, o.N, o.ByCum
 	type acc struct{ flat, cum int64 }
 	by := map[string]*acc{}
 	get := func(name string) *acc {
@@ -295,14 +315,19 @@ func Top(p *profile.Profile, index, n int) (entries []TopEntry, total int64) {
 		v := s.Value[index]
 		total += v
 		seen := map[string]bool{}
-		for i, loc := range s.Location {
-			for j, ln := range loc.Line {
+		first := true
+		for _, loc := range s.Location {
+			if o.UserOnly && loc.Mapping != nil && loc.Mapping.File == KernelMapping {
+				continue
+			}
+			for _, ln := range loc.Line {
 				name := "?"
 				if ln.Function != nil {
 					name = ln.Function.Name
 				}
-				if i == 0 && j == 0 {
+				if first {
 					get(name).flat += v
+					first = false
 				}
 				if !seen[name] {
 					seen[name] = true
@@ -322,6 +347,9 @@ func Top(p *profile.Profile, index, n int) (entries []TopEntry, total int64) {
 	}
 	sort.Slice(entries, func(i, j int) bool {
 		a, b := entries[i], entries[j]
+		if byCum && a.Cum != b.Cum {
+			return a.Cum > b.Cum
+		}
 		if a.Flat != b.Flat {
 			return a.Flat > b.Flat
 		}

@@ -74,6 +74,20 @@ func TestRoundTrip(t *testing.T) {
 	if len(want) != 0 {
 		t.Errorf("missing %v", want)
 	}
+	// Without kernel frames the kernel sample's flat goes to its first user
+	// location; ranked by cum, main.main (in every sample) comes first.
+	ut, _ := TopWith(q, TopOptions{Index: 0, ByCum: true, UserOnly: true})
+	if ut[0].Function != "main.main" || ut[0].Cum != 12 {
+		t.Errorf("by cum: first %+v", ut[0])
+	}
+	for _, e := range ut {
+		if e.Function == "do_syscall_64" {
+			t.Errorf("UserOnly kept a kernel frame: %+v", e)
+		}
+		if e.Function == "0x7000" && e.Flat != 4 {
+			t.Errorf("UserOnly flat of 0x7000 = %d, want 4", e.Flat)
+		}
+	}
 	var f bytes.Buffer
 	if err := WriteFolded(&f, q, 0); err != nil {
 		t.Fatal(err)

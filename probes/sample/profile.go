@@ -91,7 +91,11 @@ func Build(raws []Raw, o BuildOptions) (*profile.Profile, BuildStats, error) {
 	var stack []*profile.Location
 	for _, r := range raws {
 		stack = stack[:0]
-		for _, pc := range r.Kernel {
+		kernel := r.Kernel
+		if o.Kind == OffCPU {
+			kernel = trimScheduler(o.Kernel, kernel)
+		}
+		for _, pc := range kernel {
 			loc, ok := kernLocs[pc]
 			if !ok {
 				l := pprofx.Loc{PC: pc, Kernel: true}
@@ -165,6 +169,24 @@ func Build(raws []Raw, o BuildOptions) (*profile.Profile, BuildStats, error) {
 		p.DefaultSampleType = "cpu"
 	}
 	return p, st, nil
+}
+
+// trimScheduler drops the frames a sched_switch tracepoint adds above the
+// scheduler (the BPF program, its trampoline, the tracepoint): an off-CPU
+// stack starts at __schedule.
+func trimScheduler(k *symtab.KernelSymbols, pcs []uint64) []uint64 {
+	if k == nil {
+		return pcs
+	}
+	for i, pc := range pcs {
+		if name, _ := k.Lookup(pc); name == "__schedule" {
+			return pcs[i:]
+		}
+		if i > 8 {
+			break
+		}
+	}
+	return pcs
 }
 
 // FixLeaf puts back the caller a frame-pointer walk lost: when the sampled
