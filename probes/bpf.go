@@ -390,46 +390,64 @@ func bumpCounter(m *ebpf.Map, idx int32, sym string) asm.Instructions {
 	}
 }
 
-// stackKey is the key of the stacks map: probe, process and stack id.
+// stackKey is the key of the stacks map: probe, process, stack id, and
+// for entry sites the return address at SP (the caller, which a
+// frame-pointer walk misses before the callee has pushed its frame).
 type stackKey struct {
 	Probe   uint32
 	Tgid    uint32
 	StackID int32
 	_       uint32
+	Ret     uint64
 }
 
-// stacksProgram counts (probe, tgid, user stack id) in a bounded hash; a
-// stack that could not be taken or a full map is counted in errs.
+// entryCookie marks a site where [SP] holds the return address.
+const entryCookie = 1 << 30
+
+// stacksProgram counts (probe, tgid, user stack id, caller) in a bounded
+// hash; a stack that could not be taken or a full map is counted in errs.
 func stacksProgram(stackMap, counts, errs *ebpf.Map, multi bool) (*ebpf.Program, error) {
 	insns := asm.Instructions{
 		asm.Mov.Reg(asm.R6, asm.R1),
 		asm.FnGetAttachCookie.Call(),
-		asm.StoreMem(asm.RFP, -16, asm.R0, asm.Word),
+		asm.Mov.Reg(asm.R7, asm.R0),
+		asm.Mov.Reg(asm.R1, asm.R7),
+		asm.And.Imm(asm.R1, entryCookie-1),
+		asm.StoreMem(asm.RFP, -24, asm.R1, asm.Word),
 		asm.FnGetCurrentPidTgid.Call(),
 		asm.RSh.Imm(asm.R0, 32),
-		asm.StoreMem(asm.RFP, -12, asm.R0, asm.Word),
-		asm.StoreImm(asm.RFP, -4, 0, asm.Word),
+		asm.StoreMem(asm.RFP, -20, asm.R0, asm.Word),
+		asm.StoreImm(asm.RFP, -12, 0, asm.Word),
+		storeImm64(asm.RFP, -8, 0),
 		asm.Mov.Reg(asm.R1, asm.R6),
 		asm.LoadMapPtr(asm.R2, stackMap.FD()),
 		asm.Mov.Imm(asm.R3, 1<<8), // BPF_F_USER_STACK
 		asm.FnGetStackid.Call(),
 		asm.JSLT.Imm(asm.R0, 0, "err"),
-		asm.StoreMem(asm.RFP, -8, asm.R0, asm.Word),
-		asm.LoadMapPtr(asm.R1, counts.FD()),
+		asm.StoreMem(asm.RFP, -16, asm.R0, asm.Word),
+		asm.Mov.Reg(asm.R1, asm.R7),
+		asm.And.Imm(asm.R1, entryCookie),
+		asm.JEq.Imm(asm.R1, 0, "lookup"),
+		asm.Mov.Reg(asm.R1, asm.RFP),
+		asm.Add.Imm(asm.R1, -8),
+		asm.Mov.Imm(asm.R2, 8),
+		asm.LoadMem(asm.R3, asm.R6, ptr("rsp"), asm.DWord),
+		asm.FnProbeReadUser.Call(),
+		asm.LoadMapPtr(asm.R1, counts.FD()).WithSymbol("lookup"),
 		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, -16),
+		asm.Add.Imm(asm.R2, -24),
 		asm.FnMapLookupElem.Call(),
 		asm.JEq.Imm(asm.R0, 0, "new"),
 		asm.Mov.Imm(asm.R1, 1),
 		asm.StoreXAdd(asm.R0, asm.R1, asm.DWord),
 		asm.Mov.Imm(asm.R0, 0),
 		asm.Return(),
-		storeImm64(asm.RFP, -24, 1).WithSymbol("new"),
+		storeImm64(asm.RFP, -32, 1).WithSymbol("new"),
 		asm.LoadMapPtr(asm.R1, counts.FD()),
 		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, -16),
+		asm.Add.Imm(asm.R2, -24),
 		asm.Mov.Reg(asm.R3, asm.RFP),
-		asm.Add.Imm(asm.R3, -24),
+		asm.Add.Imm(asm.R3, -32),
 		asm.Mov.Imm(asm.R4, 1), // BPF_NOEXIST
 		asm.FnMapUpdateElem.Call(),
 		asm.JEq.Imm(asm.R0, 0, "done"),

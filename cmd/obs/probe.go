@@ -31,7 +31,7 @@ exit or after -d. Safe for Go: no uretprobe is ever placed on Go code.
 Spec forms: main.handle, 'net/http.(*conn).serve', 'main.*' (globs),
 lib:libc.so.6:malloc, usdt:python:gc__start.`,
 	}
-	c.AddCommand(newProbeListCmd(g), newProbeCountCmd(g), newProbeLatencyCmd(g), newProbeTraceCmd(g))
+	c.AddCommand(newProbeListCmd(g), newProbeCountCmd(g), newProbeLatencyCmd(g), newProbeTraceCmd(g), newProbeStacksCmd(g), newProbeSyscallsCmd(g))
 	return c
 }
 
@@ -615,4 +615,206 @@ func printEvent(io *output.IO, asJSON bool, p probes.Probe, ev probes.Event) {
 		b.WriteString("(" + strings.Join(parts, ", ") + ")")
 	}
 	io.Printf("%s\n", b.String())
+}
+
+// stackJSON is one stack in `obs probe stacks --json`.
+type stackJSON struct {
+	Probe  string         `json:"probe"`
+	PID    int            `json:"pid"`
+	Count  uint64         `json:"count"`
+	Frames []probes.Frame `json:"frames"`
+}
+
+func newProbeStacksCmd(g *globals) *cobra.Command {
+	var f targetFlags
+	var folded bool
+	var top int
+	c := &cobra.Command{
+		Use:   "stacks (-p PID | --exe PATH | -c CMD) SPEC...",
+		Short: "User stacks at probe hits, aggregated by count and symbolized",
+		Long: `Count the user stacks at each hit of the probes, in the kernel, and print them
+symbolized, most frequent first. --folded prints one line per stack,
+root first, ';'-separated, then the count (for flame graphs). Hits whose
+stack could not be kept (more distinct stacks than the map holds) are
+counted and reported.
+
+--json: {stacks: [{probe, pid, count, frames: [{addr, func, offset,
+object}]}] (leaf first), dropped}.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(c *cobra.Command, specs []string) error {
+			r, err := f.target()
+			if err != nil {
+				return err
+			}
+			defer r.abort()
+			ps, err := r.t.ResolveAll(specs)
+			if err != nil {
+				return cliErr(err)
+			}
+			st, err := probes.CollectStacks(r.t, ps)
+			if err != nil {
+				return cliErr(err)
+			}
+			defer st.Close()
+			io := g.IO()
+			if !f.asJSON && !folded {
+				fmt.Fprintf(io.Err, "obs: collecting stacks at %d site(s): %s. Ctrl-C to stop.\n", len(st.Sites), costNote(st.Sites))
+			}
+			if err := r.start(); err != nil {
+				return cliErr(err)
+			}
+			print := func() {
+				stacks, err := st.Read()
+				if err != nil {
+					io.Warnf("%v", err)
+					return
+				}
+				printStacks(io, ps, stacks, st.Dropped(), f.asJSON, folded, top)
+			}
+			reason := r.wait(&f, st.Total, func() { print(); st.Reset() }, nil)
+			print()
+			st.Close()
+			return rateErr(reason, &f)
+		},
+	}
+	f.add(c, true)
+	c.Flags().BoolVar(&folded, "folded", false, "print folded stacks (root;...;leaf count) for flame graphs")
+	c.Flags().IntVar(&top, "top", 0, "print only the N most frequent stacks (0: all)")
+	return c
+}
+
+func printStacks(io *output.IO, ps []probes.Probe, stacks []probes.Stack, dropped uint64, asJSON, folded bool, top int) {
+	if top > 0 && len(stacks) > top {
+		stacks = stacks[:top]
+	}
+	switch {
+	case asJSON:
+		out := struct {
+			Stacks  []stackJSON `json:"stacks"`
+			Dropped uint64      `json:"dropped"`
+		}{Stacks: []stackJSON{}, Dropped: dropped}
+		for _, s := range stacks {
+			out.Stacks = append(out.Stacks, stackJSON{Probe: ps[s.Probe].Name, PID: s.PID, Count: s.Count, Frames: s.Frames})
+		}
+		io.JSON(out)
+		return
+	case folded:
+		for _, s := range stacks {
+			var names []string
+			for i := len(s.Frames) - 1; i >= 0; i-- {
+				names = append(names, strings.ReplaceAll(s.Frames[i].String(), ";", ":"))
+			}
+			io.Printf("%s %d\n", strings.Join(names, ";"), s.Count)
+		}
+	default:
+		for _, s := range stacks {
+			io.Printf("%s  pid %d  count %d\n", ps[s.Probe].Name, s.PID, s.Count)
+			for _, fr := range s.Frames {
+				name := fr.String()
+				if fr.Func != "" {
+					name = fmt.Sprintf("%s+%#x", fr.Func, fr.Offset)
+				}
+				if fr.Object != "" {
+					name += "  (" + fr.Object + ")"
+				}
+				io.Printf("    %s\n", name)
+			}
+			io.Printf("\n")
+		}
+	}
+	if dropped > 0 {
+		io.Warnf("%d hit(s) without a stack (map full or stack unreadable)", dropped)
+	}
+}
+
+// syscallJSON is one row of `obs probe syscalls --json`.
+type syscallJSON struct {
+	Name    string `json:"name"`
+	Nr      int    `json:"nr"`
+	Count   uint64 `json:"count"`
+	Errors  uint64 `json:"errors"`
+	TotalNs uint64 `json:"total_ns"`
+	MeanNs  uint64 `json:"mean_ns"`
+	P99Ns   uint64 `json:"p99_ns"`
+	MaxNs   uint64 `json:"max_ns"`
+}
+
+func newProbeSyscallsCmd(g *globals) *cobra.Command {
+	var f targetFlags
+	var hist string
+	c := &cobra.Command{
+		Use:   "syscalls (-p PID | -c CMD)",
+		Short: "Per-syscall counts and latency from the raw_syscalls tracepoints",
+		Long: `Count and time every system call of a process from the raw_syscalls
+sys_enter/sys_exit tracepoints (no kprobes needed), filtered in the kernel.
+Errors are returns from -4095 to -1. --hist NAME also prints that syscall's
+latency histogram.
+
+--json: {syscalls: [{name, nr, count, errors, total_ns, mean_ns, p99_ns,
+max_ns}], seconds, stop_reason}.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if f.exe != "" {
+				return output.Usagef("syscalls takes -p PID or -c CMD, not --exe")
+			}
+			r, err := f.target()
+			if err != nil {
+				return err
+			}
+			defer r.abort()
+			pid := r.t.PID
+			sc, err := probes.TraceSyscalls(pid)
+			if err != nil {
+				return cliErr(err)
+			}
+			defer sc.Close()
+			io := g.IO()
+			if !f.asJSON {
+				fmt.Fprintf(io.Err, "obs: timing syscalls of pid %d. Ctrl-C to stop.\n", pid)
+			}
+			if err := r.start(); err != nil {
+				return cliErr(err)
+			}
+			began := time.Now()
+			print := func(reason probes.StopReason) {
+				sts, err := sc.Read()
+				if err != nil {
+					io.Warnf("%v", err)
+					return
+				}
+				if f.asJSON {
+					out := struct {
+						Syscalls   []syscallJSON `json:"syscalls"`
+						Seconds    float64       `json:"seconds"`
+						StopReason string        `json:"stop_reason,omitempty"`
+					}{Syscalls: []syscallJSON{}, Seconds: time.Since(began).Seconds(), StopReason: string(reason)}
+					for _, s := range sts {
+						out.Syscalls = append(out.Syscalls, syscallJSON{Name: s.Name, Nr: s.Nr, Count: s.Count, Errors: s.Errors, TotalNs: s.SumNs, MeanNs: s.SumNs / s.Count, P99Ns: s.Hist.Quantile(0.99), MaxNs: s.MaxNs})
+					}
+					io.JSON(out)
+					return
+				}
+				tab := output.NewTable("SYSCALL", "COUNT", "ERRORS", "TOTAL", "MEAN", "P99", "MAX").AlignRight(1, 2, 3, 4, 5, 6)
+				for _, s := range sts {
+					tab.Row(s.Name, s.Count, s.Errors, fmtNs(s.SumNs), fmtNs(s.SumNs/s.Count), fmtNs(s.Hist.Quantile(0.99)), fmtNs(s.MaxNs))
+				}
+				tab.Render(io)
+				for _, s := range sts {
+					if s.Name == hist {
+						io.Printf("\n")
+						printQuantize(io, s.Name, s.Hist)
+					}
+				}
+			}
+			reason := r.wait(&f, sc.Total, func() { print(""); sc.Reset(); began = time.Now() }, nil)
+			print(reason)
+			sc.Close()
+			return rateErr(reason, &f)
+		},
+	}
+	f.add(c, true)
+	c.Flags().StringVar(&hist, "hist", "", "also print this syscall's latency histogram")
+	c.Flags().Set("max-rate", "1000000")
+	c.Flags().Lookup("max-rate").DefValue = "1000000"
+	return c
 }
