@@ -21,12 +21,12 @@ func BenchmarkWrite(b *testing.B) {
 	}
 	defer st.Close()
 	var n atomic.Uint64
-	now := time.Now().UnixMicro()
 	b.SetParallelism(4)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			spans := make([]tracing.Span, 0, 100)
+			now := time.Now().UnixMicro()
 			for i := 0; i < 10; i++ {
 				tid := tracing.TraceID{High: n.Add(1) * 0x9e3779b97f4a7c15, Low: n.Add(1) * 0xbf58476d1ce4e5b9}
 				for j := 0; j < 10; j++ {
@@ -49,6 +49,10 @@ func BenchmarkWrite(b *testing.B) {
 	b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "spans/s")
 	b.ReportMetric(float64(st.CommitNano.Load())/float64(st.Commits.Load())/1e6, "ms/commit")
 	b.ReportMetric(float64(b.N)/float64(st.Commits.Load()), "batches/commit")
+	ts := st.db.Stats().TxStats
+	b.ReportMetric(float64(ts.GetPageAlloc())/4096/float64(st.Commits.Load()), "pages/commit")
+	b.ReportMetric(float64(ts.GetSpillTime().Milliseconds())/float64(st.Commits.Load()), "spillms/commit")
+	b.ReportMetric(float64(ts.GetWriteTime().Milliseconds())/float64(st.Commits.Load()), "writems/commit")
 	st.db.View(func(tx *bolt.Tx) error {
 		b.ReportMetric(float64(tx.Bucket(bucketIdx).Stats().KeyN)/float64(b.N*100), "idxrows/span")
 		return nil
