@@ -61,6 +61,7 @@ type renderer struct {
 	cond      map[*Condition]*condState
 	lastTime  float64
 	needTime  bool
+	slots     [nSlots]int32
 	lastLevel []byte
 	lastName  []byte
 	isRecord  bool
@@ -118,12 +119,90 @@ func set(ms []member, key, val []byte) []member {
 
 func isNull(v []byte) bool { return v == nil || v[0] == 'n' }
 
-var requiredKeys = [...]string{"v", "level", "name", "hostname", "pid", "time", "msg"}
+
+// slot names the top-level fields bunyan treats specially; renderer.slots
+// holds their member index (or -1) so that rendering looks each up once.
+type slot int
+
+const (
+	kV slot = iota
+	kLevel
+	kName
+	kHostname
+	kPid
+	kTime
+	kMsg
+	kComponent
+	kSrc
+	kReqId
+	kReq
+	kClientReq
+	kRes
+	kClientRes
+	kErr
+	nSlots
+)
+
+func (r *renderer) index(ms []member) {
+	for i := range r.slots {
+		r.slots[i] = -1
+	}
+	for i := range ms {
+		switch string(ms[i].key) {
+		case "v":
+			r.slots[kV] = int32(i)
+		case "level":
+			r.slots[kLevel] = int32(i)
+		case "name":
+			r.slots[kName] = int32(i)
+		case "hostname":
+			r.slots[kHostname] = int32(i)
+		case "pid":
+			r.slots[kPid] = int32(i)
+		case "time":
+			r.slots[kTime] = int32(i)
+		case "msg":
+			r.slots[kMsg] = int32(i)
+		case "component":
+			r.slots[kComponent] = int32(i)
+		case "src":
+			r.slots[kSrc] = int32(i)
+		case "req_id":
+			r.slots[kReqId] = int32(i)
+		case "req":
+			r.slots[kReq] = int32(i)
+		case "client_req":
+			r.slots[kClientReq] = int32(i)
+		case "res":
+			r.slots[kRes] = int32(i)
+		case "client_res":
+			r.slots[kClientRes] = int32(i)
+		case "err":
+			r.slots[kErr] = int32(i)
+		}
+	}
+}
+
+// sg is get for a slot.
+func (r *renderer) sg(ms []member, k slot) []byte {
+	if i := r.slots[k]; i >= 0 && !ms[i].del {
+		return ms[i].val
+	}
+	return nil
+}
+
+// sd is del for a slot.
+func (r *renderer) sd(ms []member, k slot) {
+	if i := r.slots[k]; i >= 0 {
+		ms[i].del = true
+	}
+}
 
 // validRecord is bunyan's isValidRecord: the seven fields present, not null.
-func validRecord(ms []member) bool {
-	for _, k := range requiredKeys {
-		if isNull(get(ms, k)) {
+func (r *renderer) validRecord(ms []member) bool {
+	r.index(ms)
+	for k := kV; k <= kMsg; k++ {
+		if isNull(r.sg(ms, k)) {
 			return false
 		}
 	}
@@ -136,12 +215,15 @@ func validRecord(ms []member) bool {
 func (r *renderer) Line(out, line []byte) ([]byte, bool) {
 	r.ar.reset()
 	r.isRecord = false
-	if len(line) == 0 || line[0] != '{' || !validJSON(line) {
+	if len(line) == 0 || line[0] != '{' {
 		return r.pass(out, line), false
 	}
-	ms := objectMembers(line, r.top[:0], &r.ar)
+	ms, ok := parseObject(line, r.top[:0], &r.ar, true)
 	r.top = ms
-	if !validRecord(ms) {
+	if !ok {
+		return r.pass(out, line), false
+	}
+	if !r.validRecord(ms) {
 		if r.o.Detect {
 			if fixed := r.detect(ms); fixed != nil {
 				r.fix = fixed
@@ -151,18 +233,18 @@ func (r *renderer) Line(out, line []byte) ([]byte, bool) {
 				r.top = ms
 			}
 		}
-		if !validRecord(ms) {
+		if !r.validRecord(ms) {
 			return r.pass(out, line), false
 		}
 	}
 	r.isRecord = true
-	r.lastLevel = get(ms, "level")
-	r.lastName = get(ms, "name")
+	r.lastLevel = r.sg(ms, kLevel)
+	r.lastName = r.sg(ms, kName)
 	if !r.keep(ms) {
 		return out, false
 	}
 	if r.needTime {
-		r.lastTime = dateValue(get(ms, "time"), r.loc())
+		r.lastTime = dateValue(r.sg(ms, kTime), r.loc())
 	}
 	return r.emit(out, line, ms), true
 }
@@ -177,11 +259,11 @@ func (r *renderer) pass(out, line []byte) []byte {
 
 // keep applies -l, -c, --since and --until.
 func (r *renderer) keep(ms []member) bool {
-	if r.o.Level != 0 && r.toNumber(get(ms, "level")) < r.o.Level {
+	if r.o.Level != 0 && r.toNumber(r.sg(ms, kLevel)) < r.o.Level {
 		return false
 	}
 	if !r.o.Since.IsZero() || !r.o.Until.IsZero() {
-		t := dateValue(get(ms, "time"), r.loc())
+		t := dateValue(r.sg(ms, kTime), r.loc())
 		if math.IsNaN(t) {
 			return false
 		}
@@ -214,15 +296,15 @@ func (r *renderer) emit(out, line []byte, ms []member) []byte {
 	case ModeShort:
 		return r.long(out, ms, true)
 	case ModeSimple:
-		lv := r.propertyKey(get(ms, "level"))
+		lv := r.propertyKey(r.sg(ms, kLevel))
 		if n := levelUpper(lv); n != "" {
 			out = append(out, n...)
 		} else {
 			out = append(out, "LVL"...)
-			out = r.appendJSString(out, get(ms, "level"))
+			out = r.appendJSString(out, r.sg(ms, kLevel))
 		}
 		out = append(out, " - "...)
-		out = r.appendFormatS(out, get(ms, "msg"))
+		out = r.appendFormatS(out, r.sg(ms, kMsg))
 		return append(out, '\n')
 	case ModeJSON:
 		out = r.stringifyMembers(out, ms, r.o.JSONIndent, 0)
@@ -352,10 +434,10 @@ func (r *renderer) addDetail(s []byte) {
 func (r *renderer) long(out []byte, ms []member, short bool) []byte {
 	r.ex, r.nex = r.ex[:0], 0
 	r.det, r.ndet = r.det[:0], 0
-	del(ms, "v")
+	r.sd(ms, kV)
 
 	// Time.
-	tv := get(ms, "time")
+	tv := r.sg(ms, kTime)
 	if !short && !r.o.Local {
 		out = append(out, '[')
 		out = r.appendJSString(out, tv)
@@ -364,10 +446,10 @@ func (r *renderer) long(out []byte, ms []member, short bool) []byte {
 		out = r.appendMomentTime(out, tv, short)
 	}
 	out = append(out, ' ')
-	del(ms, "time")
+	r.sd(ms, kTime)
 
 	// Level.
-	lvRaw := get(ms, "level")
+	lvRaw := r.sg(ms, kLevel)
 	lk := r.propertyKey(lvRaw)
 	lvl := r.bTmp[:0]
 	if n := levelPadded(lk); n != "" {
@@ -384,24 +466,24 @@ func (r *renderer) long(out []byte, ms []member, short bool) []byte {
 	}
 
 	// Name.
-	name := r.appendFormatS(r.bName[:0], get(ms, "name"))
-	del(ms, "name")
-	if c := get(ms, "component"); truthy(c) {
+	name := r.appendFormatS(r.bName[:0], r.sg(ms, kName))
+	r.sd(ms, kName)
+	if c := r.sg(ms, kComponent); truthy(c) {
 		name = append(name, '/')
 		name = r.appendJSString(name, c)
 	}
-	del(ms, "component")
+	r.sd(ms, kComponent)
 	if !short {
 		name = append(name, '/')
-		name = r.appendJSString(name, get(ms, "pid"))
+		name = r.appendJSString(name, r.sg(ms, kPid))
 	}
 	r.bName = name
-	del(ms, "pid")
-	del(ms, "level")
+	r.sd(ms, kPid)
+	r.sd(ms, kLevel)
 
 	// Source.
 	r.bSrc = r.bSrc[:0]
-	if sv := get(ms, "src"); kindOf(sv) == '{' {
+	if sv := r.sg(ms, kSrc); kindOf(sv) == '{' {
 		sm := objectMembers(sv, r.getMembers(), &r.ar)
 		if file := get(sm, "file"); truthy(file) {
 			s := r.bTmp[:0]
@@ -419,20 +501,20 @@ func (r *renderer) long(out []byte, ms []member, short bool) []byte {
 		}
 		r.putMembers(sm)
 	}
-	del(ms, "src")
+	r.sd(ms, kSrc)
 
-	host := get(ms, "hostname")
-	del(ms, "hostname")
+	host := r.sg(ms, kHostname)
+	r.sd(ms, kHostname)
 
-	if id := get(ms, "req_id"); truthy(id) {
+	if id := r.sg(ms, kReqId); truthy(id) {
 		r.exSep()
 		r.ex = append(r.ex, "req_id="...)
 		r.ex = r.appendJSString(r.ex, id)
 	}
-	del(ms, "req_id")
+	r.sd(ms, kReqId)
 
 	// Message.
-	mv := get(ms, "msg")
+	mv := r.sg(ms, kMsg)
 	var msg []byte
 	if kindOf(mv) == '"' {
 		msg = displayString(mv, &r.ar)
@@ -446,25 +528,25 @@ func (r *renderer) long(out []byte, ms []member, short bool) []byte {
 		r.bTmp = r.stylize(r.bTmp[:0], msg, cCyan)
 		r.addDetail(r.bTmp)
 	}
-	del(ms, "msg")
+	r.sd(ms, kMsg)
 
-	if v := get(ms, "req"); isObject(v) {
-		del(ms, "req")
+	if v := r.sg(ms, kReq); isObject(v) {
+		r.sd(ms, kReq)
 		ms = r.req(ms, v)
 	}
-	if v := get(ms, "client_req"); isObject(v) {
-		del(ms, "client_req")
+	if v := r.sg(ms, kClientReq); isObject(v) {
+		r.sd(ms, kClientReq)
 		ms = r.clientReq(ms, v)
 	}
-	if v := get(ms, "res"); isObject(v) {
+	if v := r.sg(ms, kRes); isObject(v) {
 		ms = r.res(ms, v)
-		del(ms, "res")
+		r.sd(ms, kRes)
 	}
-	if v := get(ms, "client_res"); isObject(v) {
+	if v := r.sg(ms, kClientRes); isObject(v) {
 		ms = r.res(ms, v)
-		del(ms, "client_res")
+		r.sd(ms, kClientRes)
 	}
-	if v := get(ms, "err"); kindOf(v) == '{' {
+	if v := r.sg(ms, kErr); kindOf(v) == '{' {
 		em := objectMembers(v, r.getMembers(), &r.ar)
 		if st := get(em, "stack"); truthy(st) {
 			r.bTmp = r.appendJSString(r.bTmp[:0], st)
@@ -477,7 +559,7 @@ func (r *renderer) long(out []byte, ms []member, short bool) []byte {
 					ms = set(ms, r.ar.concat([]byte("err."), m.key), m.val)
 				}
 			}
-			del(ms, "err")
+			r.sd(ms, kErr)
 		}
 		r.putMembers(em)
 	}

@@ -2,6 +2,7 @@ package logfmt
 
 import (
 	"bytes"
+	"encoding/binary"
 	"math"
 	"strconv"
 	"unicode/utf8"
@@ -125,8 +126,27 @@ func skipValue(b []byte, i, depth int) int {
 	return -1
 }
 
+// hasLess etc. are the SWAR tests for 8 bytes at a time.
+const (
+	lo7  = 0x0101010101010101
+	hi7  = 0x8080808080808080
+	quot = 0x2222222222222222
+	bsl  = 0x5c5c5c5c5c5c5c5c
+	ctl  = 0x2020202020202020
+)
+
+// special reports whether any byte of w is '"', '\\' or below 0x20.
+func special(w uint64) bool {
+	q := w ^ quot
+	s := w ^ bsl
+	return ((q-lo7)&^q|(s-lo7)&^s|(w-ctl)&^w)&hi7 != 0
+}
+
 func skipString(b []byte, i int) int {
 	i++
+	for i+8 <= len(b) && !special(binary.LittleEndian.Uint64(b[i:])) {
+		i += 8
+	}
 	for i < len(b) {
 		c := b[i]
 		switch {
@@ -262,15 +282,29 @@ func (a *arena) concat(x, y []byte) []byte {
 // objectMembers appends the members of the valid JSON object raw to dst in
 // JavaScript property order.
 func objectMembers(raw []byte, dst []member, ar *arena) []member {
+	dst, _ = parseObject(raw, dst, ar, false)
+	return dst
+}
+
+// parseObject is objectMembers; with check it also validates raw (one
+// object and white space, as JSON.parse accepts) and reports whether it is.
+func parseObject(raw []byte, dst []member, ar *arena, check bool) ([]member, bool) {
 	base := len(dst)
 	i := skipWS(raw, 1)
 	if i < len(raw) && raw[i] == '}' {
-		return dst
+		return dst, !check || skipWS(raw, i+1) == len(raw)
 	}
 	intKeys := false
+	var bloom uint64
 	for i < len(raw) {
 		ks := i
+		if check && (i >= len(raw) || raw[i] != '"') {
+			return dst, false
+		}
 		ke := skipString(raw, i)
+		if ke < 0 {
+			return dst, false
+		}
 		key := raw[ks+1 : ke-1]
 		if bytes.IndexByte(key, '\\') >= 0 {
 			s := ar.alloc(len(key))
@@ -278,34 +312,56 @@ func objectMembers(raw []byte, dst []member, ar *arena) []member {
 			key = ar.commit(s)
 		}
 		i = skipWS(raw, ke)
+		if check && (i >= len(raw) || raw[i] != ':') {
+			return dst, false
+		}
 		i = skipWS(raw, i+1) // ':'
 		vs := i
-		i = skipValue(raw, i, 0)
+		i = skipValue(raw, i, 1)
+		if i < 0 {
+			return dst, false
+		}
 		val := raw[vs:i]
-		if !intKeys && isArrayIndex(key) {
+		if !intKeys && len(key) > 0 && key[0] <= '9' && isArrayIndex(key) {
 			intKeys = true
 		}
 		dup := false
-		for j := base; j < len(dst); j++ {
-			if len(dst[j].key) == len(key) && string(dst[j].key) == string(key) {
-				dst[j].val = val
-				dup = true
-				break
+		var bit uint64
+		if len(key) > 0 {
+			bit = 1 << ((uint(len(key))*7 + uint(key[0]) + uint(key[len(key)-1])*3) & 63)
+		} else {
+			bit = 1
+		}
+		if bloom&bit != 0 {
+			for j := base; j < len(dst); j++ {
+				if string(dst[j].key) == string(key) {
+					dst[j].val = val
+					dup = true
+					break
+				}
 			}
 		}
+		bloom |= bit
 		if !dup {
 			dst = append(dst, member{key: key, val: val})
 		}
 		i = skipWS(raw, i)
-		if i >= len(raw) || raw[i] == '}' {
+		if i >= len(raw) {
+			return dst, false
+		}
+		if raw[i] == '}' {
+			i++
 			break
+		}
+		if check && raw[i] != ',' {
+			return dst, false
 		}
 		i = skipWS(raw, i+1) // ','
 	}
 	if intKeys {
 		sortIntKeys(dst[base:])
 	}
-	return dst
+	return dst, !check || skipWS(raw, i) == len(raw)
 }
 
 // arrayElems appends the raw elements of the valid JSON array raw to dst.
