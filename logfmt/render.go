@@ -119,7 +119,6 @@ func set(ms []member, key, val []byte) []member {
 
 func isNull(v []byte) bool { return v == nil || v[0] == 'n' }
 
-
 // slot names the top-level fields bunyan treats specially; renderer.slots
 // holds their member index (or -1) so that rendering looks each up once.
 type slot int

@@ -296,6 +296,7 @@ func parseObject(raw []byte, dst []member, ar *arena, check bool) ([]member, boo
 	}
 	intKeys := false
 	var bloom uint64
+	closed := false
 	for i < len(raw) {
 		ks := i
 		if check && (i >= len(raw) || raw[i] != '"') {
@@ -351,6 +352,7 @@ func parseObject(raw []byte, dst []member, ar *arena, check bool) ([]member, boo
 		}
 		if raw[i] == '}' {
 			i++
+			closed = true
 			break
 		}
 		if check && raw[i] != ',' {
@@ -361,7 +363,7 @@ func parseObject(raw []byte, dst []member, ar *arena, check bool) ([]member, boo
 	if intKeys {
 		sortIntKeys(dst[base:])
 	}
-	return dst, !check || skipWS(raw, i) == len(raw)
+	return dst, !check || (closed && skipWS(raw, i) == len(raw))
 }
 
 // arrayElems appends the raw elements of the valid JSON array raw to dst.
