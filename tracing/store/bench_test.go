@@ -49,10 +49,8 @@ func BenchmarkWrite(b *testing.B) {
 	b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "spans/s")
 	b.ReportMetric(float64(st.CommitNano.Load())/float64(st.Commits.Load())/1e6, "ms/commit")
 	b.ReportMetric(float64(b.N)/float64(st.Commits.Load()), "batches/commit")
-	ts := st.db.Stats().TxStats
-	b.ReportMetric(float64(ts.GetPageAlloc())/4096/float64(st.Commits.Load()), "pages/commit")
-	b.ReportMetric(float64(ts.GetSpillTime().Milliseconds())/float64(st.Commits.Load()), "spillms/commit")
-	b.ReportMetric(float64(ts.GetWriteTime().Milliseconds())/float64(st.Commits.Load()), "writems/commit")
+	b.ReportMetric(float64(st.IndexNano.Load())/float64(st.IndexCommits.Load())/1e6, "ms/index-commit")
+	b.ReportMetric(float64(b.N)/float64(st.IndexCommits.Load()), "batches/index-commit")
 	st.db.View(func(tx *bolt.Tx) error {
 		b.ReportMetric(float64(tx.Bucket(bucketIdx).Stats().KeyN)/float64(b.N*100), "idxrows/span")
 		return nil

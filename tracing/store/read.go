@@ -20,16 +20,21 @@ const maxCandidates = 20000
 // maxDependencyTraces bounds the traces one dependencies request links.
 const maxDependencyTraces = 200000
 
+// stored is a span record's header.
+type stored struct {
+	ts, recv int64
+	group    uint64
+}
+
 // decodeStored reads a span record: the time it is indexed under, when it
-// was received, and the span.
-func decodeStored(v []byte) (tracing.Span, int64, int64, error) {
-	if len(v) < 16 {
-		return tracing.Span{}, 0, 0, fmt.Errorf("store: short span record")
+// was received, its trace run, and the span.
+func decodeStored(v []byte) (tracing.Span, stored, error) {
+	if len(v) < recordHeader {
+		return tracing.Span{}, stored{}, fmt.Errorf("store: short span record")
 	}
-	ts := int64(binary.BigEndian.Uint64(v))
-	recv := int64(binary.BigEndian.Uint64(v[8:]))
-	sp, err := tracing.DecodeProto3Span(v[16:])
-	return sp, ts, recv, err
+	h := stored{int64(binary.BigEndian.Uint64(v)), int64(binary.BigEndian.Uint64(v[8:])), binary.BigEndian.Uint64(v[16:])}
+	sp, err := tracing.DecodeProto3Span(v[recordHeader:])
+	return sp, h, err
 }
 
 func readTrace(tx *bolt.Tx, tid []byte) ([]tracing.Span, error) {
@@ -37,25 +42,30 @@ func readTrace(tx *bolt.Tx, tid []byte) ([]tracing.Span, error) {
 	sb := tx.Bucket(bucketSpans)
 	prefix := keyBuilder{ixTrace}.b(tid)
 	var out []tracing.Span
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+	for k, n := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, n = c.Next() {
 		if len(k) != len(prefix)+8 {
 			continue
 		}
-		v := sb.Get(k[len(prefix):])
-		if v == nil {
-			continue
+		first := binary.BigEndian.Uint64(k[len(prefix):])
+		count, _ := binary.Uvarint(n)
+		for i := uint64(0); i < count && i < 1<<20; i++ {
+			v := sb.Get(be64(first + i))
+			if v == nil {
+				continue
+			}
+			sp, _, err := decodeStored(v)
+			if err != nil {
+				return nil, fmt.Errorf("store: trace %x: %w", tid, err)
+			}
+			out = append(out, sp)
 		}
-		sp, _, _, err := decodeStored(v)
-		if err != nil {
-			return nil, fmt.Errorf("store: trace %x: %w", tid, err)
-		}
-		out = append(out, sp)
 	}
 	return out, nil
 }
 
 // Trace returns the merged spans of one trace, or nil when it is unknown.
 func (s *Store) Trace(id tracing.TraceID) ([]tracing.Span, error) {
+	s.barrier()
 	var out []tracing.Span
 	err := s.db.View(func(tx *bolt.Tx) error {
 		var err error
@@ -156,6 +166,7 @@ func candidates(c *bolt.Cursor, prefix []byte, ordered bool, lo, hi int64, limit
 // Traces answers /api/v2/traces: the newest traces matching q, at most
 // q.Limit (default 10), each merged.
 func (s *Store) Traces(q tracing.Query) ([][]tracing.Span, error) {
+	s.barrier()
 	limit := q.Limit
 	if limit <= 0 {
 		limit = 10
@@ -279,6 +290,7 @@ func timeCandidates(c *bolt.Cursor, lo, hi int64, limit int) []cand {
 // Dependencies links the traces with spans in [endTs-lookback, endTs]
 // (milliseconds).
 func (s *Store) Dependencies(endTs, lookback int64) ([]tracing.DependencyLink, error) {
+	s.barrier()
 	q := tracing.Query{EndTs: endTs, Lookback: lookback}
 	lo, hi := window(&q)
 	l := tracing.NewLinker()
@@ -298,6 +310,7 @@ func (s *Store) Dependencies(endTs, lookback int64) ([]tracing.DependencyLink, e
 
 // names lists meta rows under prefix, suffixes sorted.
 func (s *Store) names(prefix []byte) ([]string, error) {
+	s.barrier()
 	out := []string{}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketMeta).Cursor()
@@ -333,6 +346,7 @@ func (s *Store) AutocompleteValues(key string) ([]string, error) {
 
 // Count returns the number of stored span records.
 func (s *Store) Count() (int, error) {
+	s.barrier()
 	n := 0
 	err := s.db.View(func(tx *bolt.Tx) error {
 		n = tx.Bucket(bucketSpans).Stats().KeyN
@@ -375,16 +389,16 @@ func (s *Store) sweepChunk(cut int64, max int) (int, bool, error) {
 				more = true
 				break
 			}
-			sp, ts, recv, err := decodeStored(v)
-			if err == nil && recv >= cut {
+			sp, h, err := decodeStored(v)
+			if err == nil && h.recv >= cut {
 				break
 			}
 			dead = append(dead, append([]byte(nil), k...))
 			if err != nil {
 				continue
 			}
-			rows = append(rows, keyBuilder{ixTrace}.b(tidBytes(sp.TraceID)).b(k))
-			rows = append(rows, indexKeys(&sp, ts)...)
+			rows = append(rows, keyBuilder{ixTrace}.b(tidBytes(sp.TraceID)).u(h.group))
+			rows = append(rows, indexKeys(&sp, h.ts)...)
 		}
 		for _, k := range dead {
 			if err := sb.Delete(k); err != nil {

@@ -27,14 +27,16 @@ import (
 )
 
 var (
-	bucketSpans = []byte("spans") // seq(8), in arrival order -> indexTs(8) received(8) proto span
+	bucketSpans = []byte("spans") // seq(8), in arrival order -> indexTs(8) received(8) group(8) proto span
 	bucketIdx   = []byte("idx")   // index rows, empty values
 	bucketMeta  = []byte("meta")  // names for services, spans, autocomplete -> lastSeen(8)
+	bucketState = []byte("state") // "wal": number of the last write-ahead record indexed
+	keyWALPos   = []byte("wal")
 )
 
 // Index row kinds (first byte of an idx key).
 const (
-	ixTrace    = 'I' // tid seq: the spans of a trace
+	ixTrace    = 'I' // tid seq -> n: spans seq..seq+n-1 belong to the trace
 	ixTime     = 'T' // ts tid
 	ixService  = 'S' // svc 0 ts tid
 	ixRemote   = 'R' // svc 0 remote 0 ts tid
@@ -79,11 +81,18 @@ type Options struct {
 // Store is an open span store. Its methods are safe for concurrent use.
 type Store struct {
 	db   *bolt.DB
+	wal  *wal
 	opts Options
-	in   chan *writeReq
+	in   chan *writeReq // to the WAL committer
+	idxq chan *writeReq // durable, to the indexer
 	seq  atomic.Uint64
 	quit chan struct{}
 	wg   sync.WaitGroup
+
+	walWritten atomic.Uint64 // last record acknowledged
+	indexed    atomic.Uint64 // last record in bbolt
+	idxMu      sync.Mutex
+	idxCond    *sync.Cond
 
 	closeOnce sync.Once
 	closed    atomic.Bool
@@ -93,20 +102,26 @@ type Store struct {
 	keyValues map[string]int   // tag key -> distinct values written
 
 	// Counters for /metrics.
-	Commits    atomic.Uint64
-	Spans      atomic.Uint64
-	Swept      atomic.Uint64
-	CommitNano atomic.Uint64
+	Commits      atomic.Uint64 // write-ahead group commits (one fdatasync each)
+	CommitNano   atomic.Uint64
+	IndexCommits atomic.Uint64 // bbolt transactions
+	IndexNano    atomic.Uint64
+	IndexErrors  atomic.Uint64
+	Spans        atomic.Uint64
+	Swept        atomic.Uint64
 }
 
 type kv struct{ k, v []byte }
 
 type writeReq struct {
-	spans []kv
-	idx   []kv
-	meta  []kv
-	n     int
-	done  chan error
+	spans  []kv
+	idx    []kv
+	meta   []kv
+	body   []byte // the spans as a ListOfSpans, for the write-ahead log
+	recv   int64
+	walNum uint64
+	n      int
+	done   chan error
 }
 
 // DefaultDir is the store directory used without --data:
@@ -153,7 +168,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketSpans, bucketIdx, bucketMeta} {
+		for _, b := range [][]byte{bucketSpans, bucketIdx, bucketMeta, bucketState} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -164,20 +179,62 @@ func Open(dir string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	s := &Store{db: db, opts: opts, in: make(chan *writeReq, opts.QueueLen), quit: make(chan struct{}),
-		metaSeen: map[string]int64{}, keyValues: map[string]int{}}
+	s := &Store{db: db, opts: opts, in: make(chan *writeReq, opts.QueueLen), idxq: make(chan *writeReq, 4*opts.QueueLen),
+		quit: make(chan struct{}), metaSeen: map[string]int64{}, keyValues: map[string]int{}}
+	s.idxCond = sync.NewCond(&s.idxMu)
 	// Sequence numbers continue after the last stored span even if the
 	// clock went back.
 	seq := uint64(time.Now().UnixNano())
+	var indexed uint64
 	_ = db.View(func(tx *bolt.Tx) error {
 		if k, _ := tx.Bucket(bucketSpans).Cursor().Last(); len(k) == 8 && binary.BigEndian.Uint64(k) >= seq {
 			seq = binary.BigEndian.Uint64(k) + 1
 		}
+		if v := tx.Bucket(bucketState).Get(keyWALPos); len(v) == 8 {
+			indexed = binary.BigEndian.Uint64(v)
+		}
 		return nil
 	})
 	s.seq.Store(seq)
-	s.wg.Add(1)
+	// Replay what was acknowledged but not yet indexed.
+	var pending []*writeReq
+	flush := func() error {
+		if len(pending) == 0 {
+			return nil
+		}
+		err := s.commit(pending)
+		pending = pending[:0]
+		return err
+	}
+	n := 0
+	w, err := openWAL(dir, indexed, func(r walRecord) error {
+		spans, err := tracing.DecodeProto3(r.body)
+		if err != nil {
+			return fmt.Errorf("record %d: %w", r.num, err)
+		}
+		req := s.prepare(spans, r.recv)
+		req.walNum = r.num
+		pending = append(pending, req)
+		if n += len(spans); n >= 50000 {
+			n = 0
+			return flush()
+		}
+		return nil
+	})
+	if err == nil {
+		err = flush()
+	}
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", dir, err)
+	}
+	s.wal = w
+	s.indexed.Store(w.next - 1)
+	s.walWritten.Store(w.next - 1)
+	w.release(w.next - 1)
+	s.wg.Add(2)
 	go s.committer()
+	go s.indexer()
 	if opts.Retention > 0 {
 		s.wg.Add(1)
 		go s.sweeper()
@@ -193,6 +250,9 @@ func (s *Store) Close() error {
 		close(s.quit)
 		s.wg.Wait()
 		err = s.db.Close()
+		if werr := s.wal.close(); err == nil {
+			err = werr
+		}
 	})
 	return err
 }
@@ -279,49 +339,7 @@ func (s *Store) Write(ctx context.Context, spans []tracing.Span) error {
 	if len(spans) == 0 {
 		return nil
 	}
-	now := s.opts.Now().UnixMicro()
-	req := &writeReq{n: len(spans), done: make(chan error, 1), spans: make([]kv, 0, len(spans))}
-	// The time each trace is filed under in this batch: its root's
-	// timestamp, else the earliest one, else now.
-	traceTs := make(map[tracing.TraceID]int64, len(spans)/4+1)
-	for i := range spans {
-		sp := &spans[i]
-		if sp.Timestamp <= 0 {
-			continue
-		}
-		cur, ok := traceTs[sp.TraceID]
-		if sp.ParentID == 0 {
-			traceTs[sp.TraceID] = -sp.Timestamp // negative marks "from the root"
-		} else if !ok || (cur > 0 && sp.Timestamp < cur) {
-			traceTs[sp.TraceID] = sp.Timestamp
-		}
-	}
-	seen := make(map[string]struct{}, len(spans)*4)
-	var buf []byte
-	for i := range spans {
-		sp := &spans[i]
-		ts, ok := traceTs[sp.TraceID]
-		if !ok {
-			ts = now
-		} else if ts < 0 {
-			ts = -ts
-		}
-		seq := be64(s.seq.Add(1))
-		buf = binary.BigEndian.AppendUint64(buf[:0], uint64(ts))
-		buf = binary.BigEndian.AppendUint64(buf, uint64(now))
-		buf = tracing.AppendSpanProto(buf, sp)
-		req.spans = append(req.spans, kv{seq, append([]byte(nil), buf...)})
-		req.idx = append(req.idx, kv{k: keyBuilder{ixTrace}.b(tidBytes(sp.TraceID)).b(seq)})
-		for _, k := range indexKeys(sp, ts) {
-			if _, dup := seen[string(k)]; dup {
-				continue
-			}
-			seen[string(k)] = struct{}{}
-			req.idx = append(req.idx, kv{k: k})
-		}
-	}
-	req.meta = s.metaRows(spans, now)
-	slices.SortFunc(req.idx, func(a, b kv) int { return bytes.Compare(a.k, b.k) })
+	req := s.prepare(spans, s.opts.Now().UnixMicro())
 	select {
 	case s.in <- req:
 	default:
@@ -340,6 +358,82 @@ func (s *Store) Write(ctx context.Context, spans []tracing.Span) error {
 		// The committer drains the queue before it exits.
 		return <-req.done
 	}
+}
+
+// recordHeader is the size of a span record's header: indexTs, received,
+// group (the first number of its trace's run).
+const recordHeader = 24
+
+// prepare builds the rows of a batch received at now (epoch µs), sorted,
+// off the committer's path.
+func (s *Store) prepare(spans []tracing.Span, now int64) *writeReq {
+	req := &writeReq{n: len(spans), recv: now, done: make(chan error, 1), spans: make([]kv, 0, len(spans))}
+	// The time each trace is filed under in this batch: its root's
+	// timestamp, else the earliest one, else now.
+	traceTs := make(map[tracing.TraceID]int64, len(spans)/4+1)
+	for i := range spans {
+		sp := &spans[i]
+		if sp.Timestamp <= 0 {
+			continue
+		}
+		cur, ok := traceTs[sp.TraceID]
+		if sp.ParentID == 0 {
+			traceTs[sp.TraceID] = -sp.Timestamp // negative marks "from the root"
+		} else if !ok || (cur > 0 && sp.Timestamp < cur) {
+			traceTs[sp.TraceID] = sp.Timestamp
+		}
+	}
+	// The spans of one trace get consecutive numbers and one trace row.
+	order := make([]int, 0, len(spans))
+	groups := make(map[tracing.TraceID][]int, len(spans)/4+1)
+	var tids []tracing.TraceID
+	for i := range spans {
+		t := spans[i].TraceID
+		if _, ok := groups[t]; !ok {
+			tids = append(tids, t)
+		}
+		groups[t] = append(groups[t], i)
+	}
+	for _, t := range tids {
+		order = append(order, groups[t]...)
+	}
+	seen := make(map[string]struct{}, len(spans)*4)
+	var buf []byte
+	var group uint64
+	for j, i := range order {
+		sp := &spans[i]
+		ts, ok := traceTs[sp.TraceID]
+		if !ok {
+			ts = now
+		} else if ts < 0 {
+			ts = -ts
+		}
+		seq := s.seq.Add(1)
+		if j == 0 || spans[order[j-1]].TraceID != sp.TraceID {
+			group = seq
+			n := len(groups[sp.TraceID])
+			req.idx = append(req.idx, kv{k: keyBuilder{ixTrace}.b(tidBytes(sp.TraceID)).u(seq), v: binary.AppendUvarint(nil, uint64(n))})
+		}
+		buf = binary.BigEndian.AppendUint64(buf[:0], uint64(ts))
+		buf = binary.BigEndian.AppendUint64(buf, uint64(now))
+		buf = binary.BigEndian.AppendUint64(buf, group)
+		buf = tracing.AppendSpanProto(buf, sp)
+		v := append([]byte(nil), buf...)
+		req.spans = append(req.spans, kv{be64(seq), v})
+		req.body = append(req.body, 1<<3|2)
+		req.body = binary.AppendUvarint(req.body, uint64(len(v)-recordHeader))
+		req.body = append(req.body, v[recordHeader:]...)
+		for _, k := range indexKeys(sp, ts) {
+			if _, dup := seen[string(k)]; dup {
+				continue
+			}
+			seen[string(k)] = struct{}{}
+			req.idx = append(req.idx, kv{k: k})
+		}
+	}
+	req.meta = s.metaRows(spans, now)
+	slices.SortFunc(req.idx, func(a, b kv) int { return bytes.Compare(a.k, b.k) })
+	return req
 }
 
 // metaRows returns the name rows not yet written this hour.
@@ -389,10 +483,13 @@ func (s *Store) metaRows(spans []tracing.Span, now int64) []kv {
 	return out
 }
 
-// committer writes queued requests, as many as are waiting, in one
-// transaction and one fsync, then answers all of them.
+// committer appends queued requests, as many as are waiting, to the
+// write-ahead log with one write and one fdatasync, answers them, and hands
+// them to the indexer.
 func (s *Store) committer() {
 	defer s.wg.Done()
+	defer close(s.idxq)
+	var buf []byte
 	for {
 		var first *writeReq
 		select {
@@ -402,7 +499,7 @@ func (s *Store) committer() {
 			for {
 				select {
 				case r := <-s.in:
-					s.commit([]*writeReq{r})
+					buf = s.walCommit(buf[:0], []*writeReq{r})
 				default:
 					return
 				}
@@ -420,15 +517,109 @@ func (s *Store) committer() {
 				break drain
 			}
 		}
-		s.commit(batch)
+		buf = s.walCommit(buf[:0], batch)
 	}
 }
 
-func (s *Store) commit(batch []*writeReq) {
+func (s *Store) walCommit(buf []byte, batch []*writeReq) []byte {
+	start := time.Now()
+	for _, r := range batch {
+		buf, r.walNum = s.wal.appendRecord(buf, r.recv, r.body)
+	}
+	err := s.wal.write(buf)
+	s.Commits.Add(1)
+	s.CommitNano.Add(uint64(time.Since(start)))
+	if err != nil {
+		// Nothing of the batch is acknowledged; numbers are not reused
+		// so a partly written record is cut at replay.
+		for _, r := range batch {
+			r.done <- fmt.Errorf("store: %w", err)
+		}
+		return buf
+	}
+	s.walWritten.Store(batch[len(batch)-1].walNum)
+	for _, r := range batch {
+		r.done <- nil
+		r.body = nil
+		s.idxq <- r
+	}
+	return buf
+}
+
+// indexer writes durable batches into bbolt in transactions as large as the
+// backlog, and records the last write-ahead record it holds.
+func (s *Store) indexer() {
+	defer s.wg.Done()
+	for first := range s.idxq {
+		batch := []*writeReq{first}
+		n := first.n
+	drain:
+		for n < 50000 {
+			select {
+			case r, ok := <-s.idxq:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, r)
+				n += r.n
+			default:
+				break drain
+			}
+		}
+		for attempt := 0; ; attempt++ {
+			err := s.commit(batch)
+			if err == nil {
+				break
+			}
+			// The spans are safe in the log; keep trying (ingest backs
+			// up to 503s meanwhile) until the disk takes them.
+			s.IndexErrors.Add(1)
+			time.Sleep(time.Duration(min(attempt+1, 20)) * 50 * time.Millisecond)
+		}
+		last := batch[len(batch)-1].walNum
+		s.idxMu.Lock()
+		s.indexed.Store(last)
+		s.idxCond.Broadcast()
+		s.idxMu.Unlock()
+		s.wal.release(last)
+	}
+}
+
+// barrier waits (a bounded time) until every acknowledged write is
+// indexed, so a read sees what was written before it.
+func (s *Store) barrier() {
+	target := s.walWritten.Load()
+	if s.indexed.Load() >= target {
+		return
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	t := time.AfterFunc(10*time.Second, func() {
+		s.idxMu.Lock()
+		s.idxCond.Broadcast()
+		s.idxMu.Unlock()
+	})
+	defer t.Stop()
+	s.idxMu.Lock()
+	for s.indexed.Load() < target && time.Now().Before(deadline) && !s.closed.Load() {
+		s.idxCond.Wait()
+	}
+	s.idxMu.Unlock()
+}
+
+// IndexLag is how many acknowledged write-ahead records are not yet indexed.
+func (s *Store) IndexLag() uint64 {
+	w, i := s.walWritten.Load(), s.indexed.Load()
+	if w > i {
+		return w - i
+	}
+	return 0
+}
+
+func (s *Store) commit(batch []*writeReq) error {
 	start := time.Now()
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		sb, ib, mb := tx.Bucket(bucketSpans), tx.Bucket(bucketIdx), tx.Bucket(bucketMeta)
-		sb.FillPercent, ib.FillPercent = 0.9, 0.9
+		sb.FillPercent = 1.0 // append-only: keep pages full
 		for _, r := range batch {
 			for _, e := range r.spans {
 				if err := sb.Put(e.k, e.v); err != nil {
@@ -436,7 +627,7 @@ func (s *Store) commit(batch []*writeReq) {
 				}
 			}
 			for _, e := range r.idx {
-				if err := ib.Put(e.k, nil); err != nil {
+				if err := ib.Put(e.k, e.v); err != nil {
 					return err
 				}
 			}
@@ -446,23 +637,21 @@ func (s *Store) commit(batch []*writeReq) {
 				}
 			}
 		}
-		return nil
+		return tx.Bucket(bucketState).Put(keyWALPos, be64(batch[len(batch)-1].walNum))
 	})
+	s.IndexCommits.Add(1)
+	s.IndexNano.Add(uint64(time.Since(start)))
 	if err != nil {
-		err = fmt.Errorf("store commit: %w", err)
-		// Forget cached meta so a later write retries the names.
+		// Forget cached names so a later write retries them.
 		s.metaMu.Lock()
 		s.metaSeen = map[string]int64{}
 		s.metaMu.Unlock()
+		return fmt.Errorf("store commit: %w", err)
 	}
-	s.Commits.Add(1)
-	s.CommitNano.Add(uint64(time.Since(start)))
 	for _, r := range batch {
-		if err == nil {
-			s.Spans.Add(uint64(r.n))
-		}
-		r.done <- err
+		s.Spans.Add(uint64(r.n))
 	}
+	return nil
 }
 
 // QueueDepth is the number of requests waiting for the committer.
