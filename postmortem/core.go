@@ -276,6 +276,7 @@ func (c *Core) readString(addr uint64, max int) string {
 type runtimeLayout struct {
 	c     *Core
 	types map[string]*godwarf.StructType
+	g     *gfields // cached offsets in runtime.g
 }
 
 func newRuntimeLayout(c *Core) (*runtimeLayout, error) {

@@ -67,7 +67,10 @@ type gfields struct {
 }
 
 func (l *runtimeLayout) gOffsets() gfields {
-	return gfields{
+	if l.g != nil {
+		return *l.g
+	}
+	l.g = &gfields{
 		goid: l.mustOff("runtime.g.goid"), status: l.mustOff("runtime.g.atomicstatus"),
 		waitreason: l.mustOff("runtime.g.waitreason"), waitsince: l.mustOff("runtime.g.waitsince"),
 		waiting: l.mustOff("runtime.g.waiting"), gopc: l.mustOff("runtime.g.gopc"),
@@ -78,6 +81,7 @@ func (l *runtimeLayout) gOffsets() gfields {
 		sigcode1: l.mustOff("runtime.g.sigcode1"), m: l.mustOff("runtime.g.m"),
 		labels: l.mustOff("runtime.g.labels"),
 	}
+	return *l.g
 }
 
 // allgs returns the addresses of every g in runtime.allgs.

@@ -18,6 +18,7 @@ type span struct {
 	largeType uint64
 	specials  uint64
 	heapBits  uint64 // start of the in-span pointer bitmap, 0 if none
+	marks     []int32
 }
 
 func (s *span) noscan() bool    { return s.class&1 != 0 }

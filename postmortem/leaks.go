@@ -113,6 +113,7 @@ func (c *Core) Leaks(opt LeakOptions) (*LeakReport, error) {
 	l := c.rt
 	sc, sw, sg := l.mustOff("runtime.sudog.c"), l.mustOff("runtime.sudog.waitlink"), l.mustOff("runtime.sudog.g")
 	m := newMarker(c, h)
+	defer m.release()
 	for _, g := range gs {
 		m.skip[g.Addr] = true
 	}
@@ -183,7 +184,7 @@ func (c *Core) Leaks(opt LeakOptions) (*LeakReport, error) {
 		}
 	}
 	rep := &LeakReport{Goroutines: len(gs), Blocked: len(bl)}
-	rep.Mark = MarkStats{Marked: len(m.marked), Precise: m.precise, Conservative: m.conservative,
+	rep.Mark = MarkStats{Marked: m.count, Precise: m.precise, Conservative: m.conservative,
 		StackWords: m.stackWords, Spans: len(h.spans), Rounds: rounds}
 	// Bucket each class of blocked goroutine.
 	var certainGs, wakeGs, foreverMain []*Goroutine

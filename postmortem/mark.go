@@ -20,19 +20,20 @@ type rootRef struct {
 // objects are not traversed: the runtime's bookkeeping of who waits where
 // must not make a waited-on channel look reachable.
 type marker struct {
-	c      *Core
-	h      *heap
-	marked map[uint64]int32 // object base -> index into roots
-	skip   map[uint64]bool
-	roots  []rootRef
-	work   []uint64
+	c     *Core
+	h     *heap
+	marks map[*span][]int32 // per span, per object: root index + 1 (0: unmarked)
+	count int
+	skip  map[uint64]bool
+	roots []rootRef
+	work  []uint64
 	// Statistics.
 	precise, conservative int
 	stackWords            uint64
 }
 
 func newMarker(c *Core, h *heap) *marker {
-	return &marker{c: c, h: h, marked: map[uint64]int32{}, skip: map[uint64]bool{}}
+	return &marker{c: c, h: h, marks: map[*span][]int32{}, skip: map[uint64]bool{}}
 }
 
 func (m *marker) addRoot(r rootRef) int32 {
@@ -45,15 +46,31 @@ func (m *marker) ptr(p uint64, root int32) {
 	if p < 4096 {
 		return
 	}
-	base, _, _, ok := m.h.object(p)
-	if !ok || m.skip[base] {
+	base, s, idx, ok := m.h.object(p)
+	if !ok {
 		return
 	}
-	if _, seen := m.marked[base]; seen {
+	mk := s.marks
+	if mk == nil {
+		mk = make([]int32, s.nelems)
+		s.marks = mk
+		m.marks[s] = mk
+	}
+	if mk[idx] != 0 || m.skip[base] {
 		return
 	}
-	m.marked[base] = root
+	mk[idx] = root + 1
+	m.count++
 	m.work = append(m.work, base)
+}
+
+// rootOf returns the root that marked the object at base, if marked.
+func (m *marker) rootOf(base uint64) (int32, bool) {
+	_, s, idx, ok := m.h.object(base)
+	if !ok || s.marks == nil || s.marks[idx] == 0 {
+		return 0, false
+	}
+	return s.marks[idx] - 1, true
 }
 
 // drain scans marked objects until no new ones appear.
@@ -61,7 +78,7 @@ func (m *marker) drain() {
 	for len(m.work) > 0 {
 		base := m.work[len(m.work)-1]
 		m.work = m.work[:len(m.work)-1]
-		root := m.marked[base]
+		root, _ := m.rootOf(base)
 		m.scanObject(base, root)
 	}
 }
@@ -241,7 +258,7 @@ func (m *marker) reachable(addr uint64) (bool, int32) {
 	if !ok {
 		return true, -1
 	}
-	r, marked := m.marked[base]
+	r, marked := m.rootOf(base)
 	return marked, r
 }
 
@@ -288,4 +305,11 @@ func (c *Core) symbolAt(addr uint64) string {
 type symRange struct {
 	addr, size uint64
 	name       string
+}
+
+// release drops the marks from the spans (the heap index is shared).
+func (m *marker) release() {
+	for s := range m.marks {
+		s.marks = nil
+	}
 }

@@ -8,6 +8,8 @@
 //	crasher leak [N]  park goroutines (see below), then panic; N adds N more
 //	                  leaked receivers and N*100 more Records (for diffs)
 //	crasher hold      park the same goroutines, print "ready", run on
+//	crasher bench MB  park them, plus 2000 goroutines on channels a global
+//	                  holds and MB megabytes of live linked Records, then panic
 //
 // The leak and hold modes park exactly:
 //   - 17 goroutines receiving on one channel a global holds (not leaked),
@@ -106,12 +108,10 @@ func leakSelect(a, b chan string) {
 	}
 }
 
-func park() {
+// park parks the goroutines listed at the top; extra adds leaked
+// receivers and Records.
+func park(extra int) {
 	runtime.MemProfileRate = 1
-	extra := 0
-	if len(os.Args) > 2 {
-		extra, _ = strconv.Atoi(os.Args[2])
-	}
 	records = makeRecords(1000 + 100*extra)
 	for i := 0; i < 17; i++ {
 		go waitShared(i)
@@ -154,6 +154,39 @@ func park() {
 	time.Sleep(20 * time.Millisecond)
 }
 
+var (
+	benchChans []chan int
+	benchHeap  []*Record
+)
+
+// benchLoad parks 2000 goroutines on channels a global holds and keeps
+// mb megabytes of Records live in chains.
+func benchLoad(mb int) {
+	for i := 0; i < 2000; i++ {
+		c := make(chan int)
+		benchChans = append(benchChans, c)
+		go leakOne(c)
+	}
+	n := mb << 20 / 64
+	var prev *Record
+	for i := 0; i < n; i++ {
+		r := &Record{ID: i, Next: prev}
+		if i%100 == 0 {
+			benchHeap = append(benchHeap, r)
+			prev = nil
+		} else {
+			prev = r
+		}
+	}
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
+		if runtime.NumGoroutine() >= 2032 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	runtime.GC()
+}
+
 type fixtureError struct{ code int }
 
 func (e *fixtureError) Error() string { return fmt.Sprintf("fixture error code %d", e.code) }
@@ -184,10 +217,22 @@ func main() {
 		<-c
 		select {}
 	case "leak":
-		park()
+		extra := 0
+		if len(os.Args) > 2 {
+			extra, _ = strconv.Atoi(os.Args[2])
+		}
+		park(extra)
 		panic(errors.New("leak fixture done"))
+	case "bench":
+		park(0)
+		mb := 10
+		if len(os.Args) > 2 {
+			mb, _ = strconv.Atoi(os.Args[2])
+		}
+		benchLoad(mb)
+		panic(errors.New("bench fixture done"))
 	case "hold":
-		park()
+		park(0)
 		fmt.Println("ready")
 		for {
 			time.Sleep(10 * time.Millisecond)
