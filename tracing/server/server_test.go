@@ -411,6 +411,7 @@ func TestKillNine(t *testing.T) {
 		}
 		if len(spans) != 3 {
 			lost++
+			t.Logf("trace %x: %d spans", id, len(spans))
 		}
 	}
 	if lost > 0 {

@@ -400,6 +400,9 @@ func (s *Store) prepare(spans []tracing.Span, now int64) *writeReq {
 	seen := make(map[string]struct{}, len(spans)*4)
 	var buf []byte
 	var group uint64
+	// One block of numbers for the batch, so each trace's run is
+	// consecutive even with other batches prepared at the same time.
+	base := s.seq.Add(uint64(len(spans))) - uint64(len(spans)) + 1
 	for j, i := range order {
 		sp := &spans[i]
 		ts, ok := traceTs[sp.TraceID]
@@ -408,7 +411,7 @@ func (s *Store) prepare(spans []tracing.Span, now int64) *writeReq {
 		} else if ts < 0 {
 			ts = -ts
 		}
-		seq := s.seq.Add(1)
+		seq := base + uint64(j)
 		if j == 0 || spans[order[j-1]].TraceID != sp.TraceID {
 			group = seq
 			n := len(groups[sp.TraceID])
