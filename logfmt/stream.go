@@ -128,10 +128,12 @@ func (p *Processor) renderChunk(r *renderer, c *chunk, chunked bool) {
 		} else {
 			c.stats.Other++
 		}
+		if p.CountOnly {
+			c.out = c.out[:n]
+		}
 		if shown {
 			c.stats.Shown++
 			if p.CountOnly {
-				c.out = c.out[:n]
 				p.count(r, &c.stats)
 			}
 		}
@@ -312,11 +314,13 @@ func (p *Processor) runMerge(w io.Writer, inputs []Input) (st Stats, errs []erro
 				} else {
 					s.st.Other++
 				}
+				if p.CountOnly {
+					out = nil
+				}
 				if shown {
 					s.st.Shown++
 					if p.CountOnly {
 						p.count(r, &s.st)
-						out = nil
 					}
 				}
 				if !shown && !(!r.isRecord && len(out) > 0) {
