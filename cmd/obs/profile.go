@@ -168,13 +168,13 @@ func runSampleProfile(g *globals, kind sample.Kind, o *profileOpts) error {
 		Duration:  o.duration,
 		NoLeafFix: o.noFix,
 		Attached: func(event string) {
-			if !o.asJSON {
-				d := "until Ctrl-C"
-				if o.duration > 0 {
-					d = "for " + o.duration.String()
-				}
-				fmt.Fprintf(io.Err, "profiling pid %d (%s) %s\n", o.pid, event, d)
+			// On stderr, also with --json: scripts wait for it to know
+			// the events are enabled.
+			d := "until Ctrl-C"
+			if o.duration > 0 {
+				d = "for " + o.duration.String()
 			}
+			fmt.Fprintf(io.Err, "profiling pid %d (%s) %s\n", o.pid, event, d)
 		},
 	})
 	if err != nil {
