@@ -234,9 +234,23 @@ func batchRepl(ctx context.Context, c *repl.Client, lines []string, o *replOptio
 	return nil
 }
 
+// interrupted is a command the user cancelled (Ctrl-C).
+type interrupted struct{ cmd string }
+
+func (e interrupted) Error() string { return e.cmd + ": cancelled" }
+func (e interrupted) Unwrap() error { return context.Canceled }
+
 // runLine runs one parsed line, sending its output to w or to the file it
 // redirects to.
 func runLine(ctx context.Context, c *repl.Client, l repl.Line, w io.Writer) error {
+	err := runLine1(ctx, c, l, w)
+	if errors.Is(err, context.Canceled) {
+		return interrupted{l.Cmd}
+	}
+	return err
+}
+
+func runLine1(ctx context.Context, c *repl.Client, l repl.Line, w io.Writer) error {
 	if l.Redirect != "" {
 		f, err := os.Create(l.Redirect)
 		if err != nil {
