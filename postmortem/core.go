@@ -53,6 +53,7 @@ type Core struct {
 	heap      *heap
 	typeNames map[uint64]string
 	dataSyms  []symRange
+	pcln      *pcln
 }
 
 // Options for Open.

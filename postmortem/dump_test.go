@@ -133,7 +133,8 @@ func TestDumpLive(t *testing.T) {
 	for _, s := range rep.Certain {
 		certain[s.Top.Func] += s.Count
 	}
-	if certain["main.leakOne"] != 5 || certain["main.leakSelect"] != 3 || certain["main.waitShared"] != 0 {
+	if certain["main.leakOne"] != 5 || certain["main.leakSelect"] != 3 || certain["main.lockGuarded"] != 2 ||
+		certain["main.waitBox"] != 2 || rep.Leaked != 12 {
 		t.Errorf("certain leaks in the live dump: %v", certain)
 	}
 	// Dumping twice works: everything was detached.

@@ -43,7 +43,9 @@ type Frame struct {
 	Line int    `json:"line"`
 	PC   uint64 `json:"pc"`
 	Args []Arg  `json:"args,omitempty"`
-	sp   uint64
+	// Physical frame layout for the stack scan.
+	sp, cfa, curpc uint64
+	inlined        bool
 }
 
 // Arg is a function argument with its value as delve prints it.
@@ -229,7 +231,8 @@ func (c *Core) stack(g *proc.G, depth int, withArgs bool) []Frame {
 	out := make([]Frame, 0, len(frames))
 	for i := range frames {
 		fr := &frames[i]
-		f := Frame{File: fr.Call.File, Line: fr.Call.Line, PC: fr.Call.PC, sp: uint64(fr.Regs.SP())}
+		f := Frame{File: fr.Call.File, Line: fr.Call.Line, PC: fr.Call.PC, sp: uint64(fr.Regs.SP()),
+			cfa: uint64(fr.Regs.CFA), curpc: fr.Current.PC, inlined: fr.Inlined}
 		if fr.Call.Fn != nil {
 			f.Func = fr.Call.Fn.Name
 		} else {

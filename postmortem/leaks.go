@@ -38,6 +38,8 @@ type MarkStats struct {
 	Precise      int    `json:"precise_objects"`      // scanned by pointer mask
 	Conservative int    `json:"conservative_objects"` // scanned word by word (layout unknown)
 	StackWords   uint64 `json:"stack_words"`          // stack words scanned word by word
+	FramesByMap  int    `json:"frames_by_map"`        // frames scanned by their stack maps
+	FramesByWord int    `json:"frames_by_word"`       // frames scanned word by word
 	Spans        int    `json:"spans"`
 	Rounds       int    `json:"rounds"`
 }
@@ -185,7 +187,8 @@ func (c *Core) Leaks(opt LeakOptions) (*LeakReport, error) {
 	}
 	rep := &LeakReport{Goroutines: len(gs), Blocked: len(bl)}
 	rep.Mark = MarkStats{Marked: m.count, Precise: m.precise, Conservative: m.conservative,
-		StackWords: m.stackWords, Spans: len(h.spans), Rounds: rounds}
+		StackWords: m.stackWords, FramesByMap: m.framesPrecise, FramesByWord: m.framesConservative,
+		Spans: len(h.spans), Rounds: rounds}
 	// Bucket each class of blocked goroutine.
 	var certainGs, wakeGs, foreverMain []*Goroutine
 	info := map[int64]*blocked{}

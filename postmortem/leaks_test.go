@@ -85,10 +85,32 @@ func TestLeaksPreciseMark(t *testing.T) {
 	// A word-by-word scan of that global does reach the channels.
 	h, _ := c.loadHeap()
 	m := newMarker(c, h)
+	defer m.release()
 	m.words(addr, addr+64, m.addRoot(rootRef{kind: "global", addr: addr}))
 	for _, ch := range chans {
 		if ok, _ := m.reachable(ch); !ok {
 			t.Errorf("conservative scan of the decoy misses %#x", ch)
 		}
+	}
+	// And so does a word-by-word scan of holdAddr's stack, which the
+	// stack maps read as an integer.
+	gs, _ := c.Goroutines(GoroutineOptions{})
+	var holder *Goroutine
+	for _, g := range gs {
+		if frameNamed(g.Frames, "main.holdAddr") != nil {
+			holder = g
+		}
+	}
+	if holder == nil {
+		t.Fatal("no holdAddr goroutine")
+	}
+	m2 := newMarker(c, h)
+	defer m2.release()
+	m2.words(holder.sp, holder.stackHi, m2.addRoot(rootRef{kind: "goroutine", id: holder.ID}))
+	if ok, _ := m2.reachable(c.u64(addr)); !ok {
+		t.Errorf("word-by-word scan of holdAddr's stack misses the channel: the stack decoy tests nothing")
+	}
+	if rep.Mark.FramesByWord > 2 {
+		t.Errorf("%d frames scanned word by word (want only running innermost frames)", rep.Mark.FramesByWord)
 	}
 }

@@ -30,6 +30,8 @@ type marker struct {
 	// Statistics.
 	precise, conservative int
 	stackWords            uint64
+	framesPrecise         int
+	framesConservative    int
 }
 
 func newMarker(c *Core, h *heap) *marker {
@@ -177,8 +179,11 @@ func (m *marker) globals() error {
 	return nil
 }
 
-// goroutine marks from a goroutine's stack (conservatively, every word
-// from its stack pointer up) and its g structure.
+// goroutine marks from a goroutine's stack and its g structure. Frames
+// are scanned by the compiler's stack maps where they can be; a frame
+// without usable maps (the innermost frame of a running goroutine, an
+// asynchronously preempted frame, assembly) and any stretch delve did not
+// unwind are scanned word by word.
 func (m *marker) goroutine(g *Goroutine) {
 	root := m.addRoot(rootRef{kind: "goroutine", id: g.ID})
 	lo := g.sp
@@ -195,11 +200,11 @@ func (m *marker) goroutine(g *Goroutine) {
 			lo = g.stackLo
 		}
 	}
-	m.stackWords += (g.stackHi - lo) / 8
-	m.words(lo, g.stackHi, root)
+	m.stack(g, lo, root)
 	if base, s, _, ok := m.h.object(g.Addr); ok {
+		waiting := g.Addr + uint64(m.c.rt.gOffsets().waiting)
 		m.h.pointerWords(base, s, func(w uint64) {
-			if w == g.Addr+uint64(m.c.rt.gOffsets().waiting) {
+			if w == waiting {
 				return // the wait list is the runtime's bookkeeping
 			}
 			if v, ok := m.c.Mem.Uint64(w); ok {
@@ -208,6 +213,81 @@ func (m *marker) goroutine(g *Goroutine) {
 		})
 	}
 	m.drain()
+}
+
+func (m *marker) stack(g *Goroutine, lo uint64, root int32) {
+	word := func(w uint64) {
+		if v, ok := m.c.Mem.Uint64(w); ok {
+			m.ptr(v, root)
+		}
+	}
+	conservative := func(a, b uint64) {
+		if b > g.stackHi {
+			b = g.stackHi
+		}
+		if b > a {
+			m.stackWords += (b - a) / 8
+			m.words(a, b, root)
+		}
+	}
+	p, err := m.c.loadPcln()
+	if err != nil {
+		conservative(lo, g.stackHi)
+		return
+	}
+	covered := lo
+	first := true
+	prevAsync := false
+	for _, f := range g.Frames {
+		if f.inlined || f.sp < lo || f.sp >= g.stackHi {
+			continue
+		}
+		if f.cfa <= f.sp || f.cfa > g.stackHi || f.sp < covered {
+			break
+		}
+		conservative(covered, f.sp)
+		precise := !first || g.status != 2
+		precise = precise && !prevAsync && f.Func != "runtime.asyncPreempt"
+		argEnd := f.cfa
+		if f.Func == "runtime.goexit" {
+			// The bottom frame: a return address and nothing else.
+			covered = f.cfa
+			m.framesPrecise++
+			continue
+		}
+		if precise {
+			var ok bool
+			argEnd, ok = p.scanFrame(f.curpc, f.sp, f.cfa, word)
+			precise = ok
+		}
+		if precise {
+			m.framesPrecise++
+		} else {
+			m.framesConservative++
+			if a, ok := m.frameArgs(p, f); ok {
+				argEnd = a
+			}
+			conservative(f.sp, argEnd)
+		}
+		// The arguments lie in the caller's frame; what the caller's maps
+		// do not cover there was covered by this frame's argument map.
+		covered = f.cfa
+		first = false
+		prevAsync = f.Func == "runtime.asyncPreempt"
+	}
+	conservative(covered, g.stackHi)
+}
+
+// frameArgs returns the end of a frame's arguments.
+func (m *marker) frameArgs(p *pcln, f Frame) (uint64, bool) {
+	fn, _, ok := p.funcFor(f.curpc)
+	if !ok {
+		return 0, false
+	}
+	if args := int32(m.c.u32(fn + uint64(p.argsOff))); args > 0 {
+		return f.cfa + uint64(args), true
+	}
+	return f.cfa, true
 }
 
 // threads marks from every thread's registers.

@@ -22,7 +22,7 @@
 //     holds (leaked), 2 waiting on a WaitGroup nothing holds (leaked),
 //   - 1 goroutine locking a global sync.Mutex held forever (not provably
 //     leaked: the global could still be unlocked),
-//   - 1 goroutine sleeping in time.Sleep (not leaked),
+//   - 2 goroutines sleeping in time.Sleep (not leaked),
 //
 // and keep 1000 live *Record values (64 bytes each) reachable from a global,
 // allocated with MemProfileRate=1 so that the heap profile is exact.
@@ -98,6 +98,15 @@ func waitShared(i int) { sink += <-shared + i }
 //go:noinline
 func leakOne(c chan int) { sink += <-c }
 
+// holdAddr keeps a leaked channel's address as an integer live on its
+// stack across the sleep: the stack map says it is not a pointer.
+//
+//go:noinline
+func holdAddr(a uintptr) {
+	time.Sleep(time.Hour)
+	sink += int(a)
+}
+
 //go:noinline
 func leakSelect(a, b chan string) {
 	select {
@@ -141,9 +150,10 @@ func park(extra int) {
 	globalMu.Lock()
 	go lockGlobal()
 	go time.Sleep(time.Hour)
-	// Wait until all 31 are parked, then let two GCs stamp their wait times.
+	go holdAddr(leakedAddrs[0])
+	// Wait until all 32 are parked, then let two GCs stamp their wait times.
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
-		if runtime.NumGoroutine() >= 32+extra {
+		if runtime.NumGoroutine() >= 33+extra {
 			break
 		}
 		time.Sleep(time.Millisecond)
@@ -179,7 +189,7 @@ func benchLoad(mb int) {
 		}
 	}
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
-		if runtime.NumGoroutine() >= 2032 {
+		if runtime.NumGoroutine() >= 2033 {
 			break
 		}
 		time.Sleep(time.Millisecond)
