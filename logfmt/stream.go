@@ -446,7 +446,8 @@ func readLines(r io.Reader, chunked bool, fn func([]byte) bool) error {
 // Follow renders path as it grows, like tail -F: from the start, then
 // every poll interval; when the file is replaced (rotation: another inode
 // at the path) or truncated, the old file is read to its end and the new
-// one from its start. It returns when ctx ends.
+// one from its start; a file rewritten to the same size between polls is
+// caught by comparing the last bytes read. It returns when ctx ends.
 func (p *Processor) Follow(ctx context.Context, w io.Writer, path string, poll time.Duration) error {
 	if poll <= 0 {
 		poll = 250 * time.Millisecond
@@ -455,6 +456,7 @@ func (p *Processor) Follow(ctx context.Context, w io.Writer, path string, poll t
 	var f *os.File
 	var fi os.FileInfo
 	var off int64
+	var tail []byte // the last bytes read, to notice a rewrite
 	var pending []byte
 	var out, fixBuf []byte
 	open := func() error {
@@ -469,6 +471,7 @@ func (p *Processor) Follow(ctx context.Context, w io.Writer, path string, poll t
 		fi, _ = f.Stat()
 		off = 0
 		pending = pending[:0]
+		tail = tail[:0]
 		return nil
 	}
 	if err := open(); err != nil {
@@ -489,6 +492,14 @@ func (p *Processor) Follow(ctx context.Context, w io.Writer, path string, poll t
 			if n > 0 {
 				pending = append(pending, buf[:n]...)
 				off += int64(n)
+				if n >= 64 {
+					tail = append(tail[:0], buf[n-64:n]...)
+				} else {
+					tail = append(tail, buf[:n]...)
+					if len(tail) > 64 {
+						tail = append(tail[:0], tail[len(tail)-64:]...)
+					}
+				}
 				if i := bytes.LastIndexByte(pending, '\n'); i >= 0 {
 					out = out[:0]
 					lineSplit(pending[:i+1], 0, false, emit)
@@ -521,7 +532,16 @@ func (p *Processor) Follow(ctx context.Context, w io.Writer, path string, poll t
 		if err != nil {
 			continue // rotated away; wait for the new file
 		}
-		if !os.SameFile(cur, fi) || cur.Size() < off {
+		// Caught up but the bytes before our offset changed: the file was
+		// truncated and rewritten between two polls.
+		rewritten := false
+		if cur.Size() == off && len(tail) > 0 {
+			chk := make([]byte, len(tail))
+			if n, _ := f.ReadAt(chk, off-int64(len(tail))); n != len(tail) || !bytes.Equal(chk, tail) {
+				rewritten = true
+			}
+		}
+		if !os.SameFile(cur, fi) || cur.Size() < off || rewritten {
 			if err := drain(); err != nil {
 				return err
 			}
