@@ -15,17 +15,24 @@ import (
 	"github.com/obs-toolkit/obs/internal/testenv"
 )
 
-// build compiles a fixture under testdata into dir.
-func build(t testing.TB, dir, name string) string {
+// build compiles a fixture under testdata into dir, with extra go build
+// flags for Go fixtures.
+func build(t testing.TB, dir, name string, goflags ...string) string {
 	t.Helper()
-	out := filepath.Join(dir, name)
+	out := filepath.Join(dir, name+strings.Join(goflags, ""))
 	var cmd *exec.Cmd
 	if strings.HasPrefix(name, "c") {
 		testenv.RequireTool(t, "gcc")
 		cmd = exec.Command("gcc", "-O0", "-g", "-fno-omit-frame-pointer", "-o", out, "testdata/"+name+"/main.c")
 	} else {
-		cmd = exec.Command("go", "build", "-o", out, "./testdata/"+name)
-		cmd.Env = append(cmd.Environ(), "CGO_ENABLED=0")
+		args := append([]string{"build", "-o", out}, goflags...)
+		cmd = exec.Command("go", append(args, "./testdata/"+name)...)
+		cgo := "CGO_ENABLED=0"
+		if strings.Contains(strings.Join(goflags, " "), "linkmode=external") {
+			testenv.RequireTool(t, "gcc")
+			cgo = "CGO_ENABLED=1"
+		}
+		cmd.Env = append(cmd.Environ(), cgo)
 	}
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build %s: %v\n%s", name, err, b)
@@ -89,31 +96,47 @@ func profileFor(t *testing.T, pid int, kind Kind, d time.Duration, noFix bool) *
 // callers must show their 3:1 split, and without the fix they vanish.
 func TestGoLeafCallers(t *testing.T) {
 	testenv.RequireRoot(t)
-	bin := build(t, t.TempDir(), "leaf")
-	cmd := start(t, bin)
-	res := profileFor(t, cmd.Process.Pid, CPU, 3*time.Second, false)
-	a, total := cum(res.Profile, "main.callerA")
-	b, _ := cum(res.Profile, "main.callerB")
-	l, _ := cum(res.Profile, "main.leaf")
-	t.Logf("samples %d: leaf %d callerA %d callerB %d, leaf fixed %d, stats %+v", total, l, a, b, res.Build.LeafFixed, res.Stats)
-	if total < 100 {
-		t.Fatalf("only %d samples in 3 s at 499 Hz of a busy process", total)
-	}
-	if l < total*8/10 {
-		t.Fatalf("leaf has %d of %d samples", l, total)
-	}
-	if b == 0 || float64(a)/float64(b) < 2 || float64(a)/float64(b) > 4.5 {
-		t.Fatalf("callerA:callerB = %d:%d, want about 3:1", a, b)
-	}
-	if a+b < l*8/10 {
-		t.Fatalf("callers cover %d of the leaf's %d samples", a+b, l)
-	}
-	// The same without the fix: what a frame-pointer walk alone gives.
-	res = profileFor(t, cmd.Process.Pid, CPU, time.Second, true)
-	a, total = cum(res.Profile, "main.callerA")
-	b, _ = cum(res.Profile, "main.callerB")
-	if a+b > total/10 {
-		t.Errorf("without the fix the callers still have %d+%d of %d samples: the fixture does not test the fix", a, b, total)
+	dir := t.TempDir()
+	for _, v := range []struct {
+		name  string
+		flags []string
+	}{
+		{"default", nil},
+		{"stripped-pie", []string{"-buildmode=pie", "-ldflags=-s -w"}},
+		// External linking puts C start-up code ahead of runtime.text.
+		{"external-link", []string{"-ldflags=-linkmode=external -s"}},
+	} {
+		t.Run(v.name, func(t *testing.T) {
+			bin := build(t, dir, "leaf", v.flags...)
+			cmd := start(t, bin)
+			res := profileFor(t, cmd.Process.Pid, CPU, 3*time.Second, false)
+			a, total := cum(res.Profile, "main.callerA")
+			b, _ := cum(res.Profile, "main.callerB")
+			l, _ := cum(res.Profile, "main.leaf")
+			t.Logf("samples %d: leaf %d callerA %d callerB %d, leaf fixed %d, stats %+v", total, l, a, b, res.Build.LeafFixed, res.Stats)
+			if total < 100 {
+				t.Fatalf("only %d samples in 3 s at 499 Hz of a busy process", total)
+			}
+			if l < total*8/10 {
+				t.Fatalf("leaf has %d of %d samples", l, total)
+			}
+			if b == 0 || float64(a)/float64(b) < 2 || float64(a)/float64(b) > 4.5 {
+				t.Fatalf("callerA:callerB = %d:%d, want about 3:1", a, b)
+			}
+			if a+b < l*8/10 {
+				t.Fatalf("callers cover %d of the leaf's %d samples", a+b, l)
+			}
+			if v.flags != nil {
+				return
+			}
+			// The same without the fix: what a frame-pointer walk alone gives.
+			res = profileFor(t, cmd.Process.Pid, CPU, time.Second, true)
+			a, total = cum(res.Profile, "main.callerA")
+			b, _ = cum(res.Profile, "main.callerB")
+			if a+b > total/10 {
+				t.Errorf("without the fix the callers still have %d+%d of %d samples: the fixture does not test the fix", a, b, total)
+			}
+		})
 	}
 }
 
