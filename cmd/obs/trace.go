@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -125,6 +126,10 @@ func runTraceServe(ctx context.Context, o *traceServeOptions) error {
 	if o.maxBody <= 0 || o.maxInflight <= 0 {
 		return output.Usagef("--max-body and --max-inflight must be positive")
 	}
+	// Ingest allocates in short-lived bursts; collect less often, within a
+	// memory limit that the in-flight budget already bounds.
+	debug.SetGCPercent(400)
+	debug.SetMemoryLimit(2*o.maxInflight + 512<<20)
 	st, err := store.Open(o.data, store.Options{Retention: o.retention})
 	if err != nil {
 		return output.Failf("%v", err)

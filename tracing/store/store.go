@@ -299,34 +299,88 @@ func indexTs(sp *tracing.Span, now int64) int64 {
 // over the tree. ts is the trace's time as the batch saw it, so the spans
 // of one trace in one batch share their rows.
 func indexKeys(sp *tracing.Span, ts int64) [][]byte {
-	tid := tidBytes(sp.TraceID)
-	keys := make([][]byte, 0, 8+2*len(sp.Tags))
-	keys = append(keys, keyBuilder{ixTime}.u(uint64(ts)).b(tid))
+	var ka keyArena
+	ka.addSpan(sp, ts)
+	return ka.keys(nil)
+}
+
+// keyArena builds many keys in one buffer.
+type keyArena struct {
+	buf  []byte
+	ends []int
+}
+
+func (ka *keyArena) end() { ka.ends = append(ka.ends, len(ka.buf)) }
+
+func (ka *keyArena) str(s string) { ka.buf = append(append(ka.buf, s...), 0) }
+
+func (ka *keyArena) tail(ts uint64, tid *[16]byte) {
+	ka.buf = binary.BigEndian.AppendUint64(ka.buf, ts)
+	ka.buf = append(ka.buf, tid[:]...)
+	ka.end()
+}
+
+// addSpan appends the span's index rows (see indexKeys).
+func (ka *keyArena) addSpan(sp *tracing.Span, ts int64) {
+	var tid [16]byte
+	binary.BigEndian.PutUint64(tid[:], sp.TraceID.High)
+	binary.BigEndian.PutUint64(tid[8:], sp.TraceID.Low)
+	t := uint64(ts)
+	ka.buf = append(ka.buf, ixTime)
+	ka.tail(t, &tid)
 	svc := sp.LocalServiceName()
 	if svc == "" {
-		return keys
+		return
 	}
-	keys = append(keys, keyBuilder{ixService}.s(svc).u(uint64(ts)).b(tid))
+	ka.buf = append(ka.buf, ixService)
+	ka.str(svc)
+	ka.tail(t, &tid)
 	if sp.Name != "" {
-		keys = append(keys, keyBuilder{ixName}.s(svc).s(sp.Name).u(uint64(ts)).b(tid))
+		ka.buf = append(ka.buf, ixName)
+		ka.str(svc)
+		ka.str(sp.Name)
+		ka.tail(t, &tid)
 	}
 	if r := sp.RemoteServiceName(); r != "" {
-		keys = append(keys, keyBuilder{ixRemote}.s(svc).s(r).u(uint64(ts)).b(tid))
+		ka.buf = append(ka.buf, ixRemote)
+		ka.str(svc)
+		ka.str(r)
+		ka.tail(t, &tid)
 	}
-	keys = append(keys, keyBuilder{ixDuration}.s(svc).b([]byte{byte(bits.Len64(uint64(sp.Duration)))}).u(uint64(ts)).b(tid))
+	ka.buf = append(ka.buf, ixDuration)
+	ka.str(svc)
+	ka.buf = append(ka.buf, byte(bits.Len64(uint64(sp.Duration))))
+	ka.tail(t, &tid)
 	for k, v := range sp.Tags {
 		if len(k) > 256 || len(v) > 256 {
 			continue
 		}
-		keys = append(keys, keyBuilder{ixTag}.s(svc).s(k).s(v).u(uint64(ts)).b(tid))
+		ka.buf = append(ka.buf, ixTag)
+		ka.str(svc)
+		ka.str(k)
+		ka.str(v)
+		ka.tail(t, &tid)
 	}
 	for _, a := range sp.Annotations {
 		if len(a.Value) > 256 {
 			continue
 		}
-		keys = append(keys, keyBuilder{ixTag}.s(svc).s(a.Value).s("").u(uint64(ts)).b(tid))
+		ka.buf = append(ka.buf, ixTag)
+		ka.str(svc)
+		ka.str(a.Value)
+		ka.str("")
+		ka.tail(t, &tid)
 	}
-	return keys
+}
+
+// keys appends the built keys (slices of the arena) to dst.
+func (ka *keyArena) keys(dst [][]byte) [][]byte {
+	start := 0
+	for _, e := range ka.ends {
+		dst = append(dst, ka.buf[start:e:e])
+		start = e
+	}
+	return dst
 }
 
 // Write stores spans durably: when it returns nil they are on disk. It
@@ -397,7 +451,8 @@ func (s *Store) prepare(spans []tracing.Span, now int64) *writeReq {
 	for _, t := range tids {
 		order = append(order, groups[t]...)
 	}
-	seen := make(map[string]struct{}, len(spans)*4)
+	var ka keyArena
+	ka.buf = make([]byte, 0, len(spans)*256)
 	var buf []byte
 	var group uint64
 	// One block of numbers for the batch, so each trace's run is
@@ -426,16 +481,15 @@ func (s *Store) prepare(spans []tracing.Span, now int64) *writeReq {
 		req.body = append(req.body, 1<<3|2)
 		req.body = binary.AppendUvarint(req.body, uint64(len(v)-recordHeader))
 		req.body = append(req.body, v[recordHeader:]...)
-		for _, k := range indexKeys(sp, ts) {
-			if _, dup := seen[string(k)]; dup {
-				continue
-			}
-			seen[string(k)] = struct{}{}
-			req.idx = append(req.idx, kv{k: k})
-		}
+		ka.addSpan(sp, ts)
+	}
+	for _, k := range ka.keys(nil) {
+		req.idx = append(req.idx, kv{k: k})
 	}
 	req.meta = s.metaRows(spans, now)
 	slices.SortFunc(req.idx, func(a, b kv) int { return bytes.Compare(a.k, b.k) })
+	// The spans of one trace share most rows: keep one of each.
+	req.idx = slices.CompactFunc(req.idx, func(a, b kv) bool { return a.v == nil && b.v == nil && bytes.Equal(a.k, b.k) })
 	return req
 }
 
@@ -623,6 +677,7 @@ func (s *Store) commit(batch []*writeReq) error {
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		sb, ib, mb := tx.Bucket(bucketSpans), tx.Bucket(bucketIdx), tx.Bucket(bucketMeta)
 		sb.FillPercent = 1.0 // append-only: keep pages full
+		ib.FillPercent = 0.9 // mostly appends within a prefix
 		for _, r := range batch {
 			for _, e := range r.spans {
 				if err := sb.Put(e.k, e.v); err != nil {
