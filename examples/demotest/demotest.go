@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -35,8 +36,15 @@ func Build(t testing.TB, dir string) (frontend, backend string) {
 }
 
 // Proc is one running example service.
+//
+// The service runs as a child of a /bin/sh that waits for it, not as a
+// child of the test: a tracer that is also the parent would have its ptrace
+// stops reaped by exec.Cmd's Wait, so obs core dump and obs triage must see
+// the service as an operator does, as somebody else's process.
 type Proc struct {
-	Cmd  *exec.Cmd
+	Cmd  *exec.Cmd // the waiting shell
+	Bin  string    // the service's executable
+	pid  int
 	Addr string // host:port it listens on
 	Log  string // its JSON log file
 	URL  string // http://Addr
@@ -63,18 +71,18 @@ func (l *lockedBuffer) String() string {
 }
 
 // Pid is the service's process id.
-func (p *Proc) Pid() int { return p.Cmd.Process.Pid }
+func (p *Proc) Pid() int { return p.pid }
 
 // Start runs bin with args plus -addr-file and -log in dir, waits until it
 // listens, and stops it with SIGTERM when the test ends.
 func Start(t testing.TB, bin, dir string, args ...string) *Proc {
 	t.Helper()
 	name := filepath.Base(bin)
-	p := &Proc{Log: filepath.Join(dir, name+".log")}
+	p := &Proc{Log: filepath.Join(dir, name+".log"), Bin: bin}
 	addrFile := filepath.Join(dir, name+".addr")
 	_ = os.Remove(addrFile)
-	args = append([]string{"-addr-file", addrFile, "-log", p.Log}, args...)
-	p.Cmd = exec.Command(bin, args...)
+	args = append([]string{"-c", `"$@" & wait $!`, "sh", bin, "-addr-file", addrFile, "-log", p.Log}, args...)
+	p.Cmd = exec.Command("/bin/sh", args...)
 	p.Cmd.Dir = dir
 	p.Cmd.Stdout = &p.out
 	p.Cmd.Stderr = &p.out
@@ -101,21 +109,56 @@ func Start(t testing.TB, bin, dir string, args ...string) *Proc {
 		}
 	}
 	p.URL = "http://" + p.Addr
+	if p.pid = childOf(p.Cmd.Process.Pid); p.pid == 0 {
+		t.Fatalf("%s listens but its pid is not found under shell %d", name, p.Cmd.Process.Pid)
+	}
 	return p
 }
 
-// stop sends SIGTERM and waits for a clean exit (SIGKILL after a minute).
+// childOf returns the pid of a child of ppid, or 0.
+func childOf(ppid int) int {
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// Fields after the command name: state, ppid, ...
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		if f := strings.Fields(string(b[i+1:])); len(f) > 1 && f[1] == strconv.Itoa(ppid) {
+			return pid
+		}
+	}
+	return 0
+}
+
+// stop sends SIGTERM to the service and waits for a clean exit (the
+// shell exits with the service's status; SIGKILL after a minute).
 func (p *Proc) stop(t testing.TB, exited chan error) {
-	_ = p.Cmd.Process.Signal(syscall.SIGTERM)
+	if p.pid != 0 {
+		_ = syscall.Kill(p.pid, syscall.SIGTERM)
+	} else {
+		_ = p.Cmd.Process.Signal(syscall.SIGTERM)
+	}
 	select {
 	case err := <-exited:
 		if err != nil && !t.Failed() {
-			t.Errorf("%s did not exit cleanly on SIGTERM: %v\n%s", filepath.Base(p.Cmd.Path), err, p.out.String())
+			t.Errorf("%s did not exit cleanly on SIGTERM: %v\n%s", filepath.Base(p.Bin), err, p.out.String())
 		}
 	case <-time.After(time.Minute):
+		if p.pid != 0 {
+			_ = syscall.Kill(p.pid, syscall.SIGKILL)
+		}
 		_ = p.Cmd.Process.Kill()
 		<-exited
-		t.Errorf("%s ignored SIGTERM for a minute", filepath.Base(p.Cmd.Path))
+		t.Errorf("%s ignored SIGTERM for a minute", filepath.Base(p.Bin))
 	}
 }
 

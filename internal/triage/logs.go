@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	"github.com/obs-toolkit/obs/logfmt"
 )
 
 // Logs is the logs section's data.
@@ -17,6 +19,7 @@ type Logs struct {
 	Other     int            `json:"other_lines"` // lines that are not JSON records
 	ByLevel   map[string]int `json:"by_level"`
 	LastError string         `json:"last_error,omitempty"`
+	Rendered  int64          `json:"rendered"` // records logfmt recognised and rendered into log-tail.txt
 }
 
 // tailBytes bounds how much of the end of a log file is read.
@@ -56,6 +59,16 @@ func logsSection(_ context.Context, e *env, s *Section) {
 		}
 	}
 	e.write(s, "log-tail.log", keep.Bytes())
+	// The same lines as a person reads them: bunyan's long format, with
+	// slog, zap, logrus and pino records recognised too.
+	var rendered bytes.Buffer
+	p := &logfmt.Processor{Opts: &logfmt.Options{Mode: logfmt.ModeLong, Detect: true}, Workers: 1}
+	if st, _, err := p.Run(&rendered, []logfmt.Input{{Name: e.opts.LogFile, R: bytes.NewReader(keep.Bytes())}}); err != nil {
+		s.miss("render the log tail: %v", err)
+	} else {
+		l.Rendered = st.Records
+		e.write(s, "log-tail.txt", rendered.Bytes())
+	}
 	var parts []string
 	for _, lv := range []string{"fatal", "error", "warn", "info", "debug", "trace", "other"} {
 		if n := l.ByLevel[lv]; n > 0 {

@@ -1,12 +1,15 @@
 // Package triage collects, in one run, what an operator needs about a
 // misbehaving process: who it is, what it has open, its memory, what its obs
-// agent says, CPU and off-CPU profiles over a window, and its recent logs,
-// into a bundle directory with report.md and report.json.
+// agent says, CPU and off-CPU profiles over a window, a live core analysed
+// for goroutines, leaks and heap, and its recent logs, into a bundle
+// directory with report.md and report.json.
 //
 // Each section records what it could not collect and why, and the run never
 // fails as a whole because one section failed. The service is never stopped
-// by triage itself; sections that read memory or attach probes are as gentle
-// as the capability packages they call.
+// by triage for more than a moment; sections that read memory or attach
+// probes are as gentle
+// as the capability packages they call; the live core stops it for the
+// moment its memory is copied (reported as stopped_ns).
 package triage
 
 import (
@@ -139,6 +142,7 @@ var (
 		{"offcpu", offCPUProfile},
 	}
 	after = []sectionFunc{
+		{"core", coreSection},
 		{"logs", logsSection},
 	}
 )

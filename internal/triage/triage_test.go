@@ -72,8 +72,8 @@ func TestTriageExampleService(t *testing.T) {
 		t.Errorf("identity %s: %v", id.Status, id.Missing)
 	}
 	ident := id.Data.(*Identity)
-	if ident.Exe != be.Cmd.Path || ident.GoVersion != runtime.Version() || ident.Module != "github.com/obs-toolkit/obs" {
-		t.Errorf("identity: exe %s go %s module %s; want %s %s", ident.Exe, ident.GoVersion, ident.Module, be.Cmd.Path, runtime.Version())
+	if ident.Exe != be.Bin || ident.GoVersion != runtime.Version() || ident.Module != "github.com/obs-toolkit/obs" {
+		t.Errorf("identity: exe %s go %s module %s; want %s %s", ident.Exe, ident.GoVersion, ident.Module, be.Bin, runtime.Version())
 	}
 	if ident.Uid != os.Geteuid() || ident.Uptime <= 0 || ident.Uptime > 10*time.Minute || len(ident.Limits) < 10 {
 		t.Errorf("identity: uid %d uptime %s limits %d", ident.Uid, ident.Uptime, len(ident.Limits))
@@ -102,7 +102,7 @@ func TestTriageExampleService(t *testing.T) {
 	mem := r.Section("memory").Data.(*Memory)
 	var mapped bool
 	for _, f := range mem.Files {
-		if f.Path == be.Cmd.Path && f.Exec {
+		if f.Path == be.Bin && f.Exec {
 			mapped = true
 		}
 	}
@@ -125,8 +125,11 @@ func TestTriageExampleService(t *testing.T) {
 
 	// logs: the backend's own records.
 	lg := r.Section("logs").Data.(*Logs)
-	if lg.Records != 20 || lg.ByLevel["info"] != 20 {
+	if lg.Records != 20 || lg.ByLevel["info"] != 20 || lg.Rendered != 20 {
 		t.Errorf("logs: %+v", lg)
+	}
+	if txt, _ := os.ReadFile(filepath.Join(bundle, "log-tail.txt")); !strings.Contains(string(txt), "INFO: backend/") {
+		t.Errorf("log-tail.txt is not bunyan's long format:\n%.300s", txt)
 	}
 
 	// The report files agree with the returned report.
@@ -142,7 +145,7 @@ func TestTriageExampleService(t *testing.T) {
 		}
 	}
 
-	t.Run("ebpf", func(t *testing.T) {
+	t.Run("privileged", func(t *testing.T) {
 		testenv.RequireRoot(t)
 		cpu := r.Section("cpu")
 		if cpu.Status != OK {
@@ -168,6 +171,30 @@ func TestTriageExampleService(t *testing.T) {
 		}
 		if off := r.Section("offcpu"); off.Status != OK || off.Data.(*ProfileData).Samples == 0 {
 			t.Errorf("offcpu %s: %v", off.Status, off.Missing)
+		}
+
+		// The live core: the backend leaked goroutines on its 10th, 20th...
+		// request; each is blocked for good in leakOne's goroutine.
+		cs := r.Section("core")
+		if cs.Status != OK {
+			t.Fatalf("core %s: %v", cs.Status, cs.Missing)
+		}
+		cd := cs.Data.(*CoreData)
+		var leakOne int
+		for _, l := range cd.Certain {
+			if strings.Contains(l.Top.Func, "leakOne") {
+				leakOne += l.Count
+			}
+		}
+		if leakOne < 1 || cd.Leaked < leakOne {
+			t.Errorf("core: %d certain leaks in leakOne (total %d), want >= 1; certain %+v", leakOne, cd.Leaked, cd.Certain)
+		}
+		if cd.Goroutines < 5 || cd.Dump.Bytes == 0 {
+			t.Errorf("core: %d goroutines, %d bytes", cd.Goroutines, cd.Dump.Bytes)
+		}
+		readProfile(t, filepath.Join(bundle, "heap.pb.gz"))
+		if !procAlive(be.Pid()) {
+			t.Error("the backend did not survive the live core")
 		}
 	})
 }
@@ -248,4 +275,9 @@ func httpGet(url string) error {
 		return fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
 	return nil
+}
+
+func procAlive(pid int) bool {
+	_, err := os.Stat(fmt.Sprintf("/proc/%d", pid))
+	return err == nil
 }
