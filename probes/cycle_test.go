@@ -1,6 +1,7 @@
 package probes
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -78,6 +79,43 @@ func TestAttachDetachCycles(t *testing.T) {
 	}
 	if s := p.errb.String(); strings.TrimSpace(s) != "" {
 		t.Fatalf("target wrote to stderr: %s", s)
+	}
+	p.stdin.Write([]byte("\n"))
+	p.finish()
+}
+
+// TestRateLimitDetaches runs a count on a target calling the function in a
+// tight loop with a low events-per-second limit: Wait must end the run with
+// StopRate, and the target keeps running after the detach.
+func TestRateLimitDetaches(t *testing.T) {
+	testenv.RequireRoot(t)
+	bin := goFixture(t, "")
+	p := startFixture(t, bin, "loop")
+	tg, err := ProcessTarget(p.pid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := tg.ResolveAll([]string{"main.work"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Count(tg, ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	reason := Wait(context.Background(), WaitOptions{Duration: 60 * time.Second, PID: p.pid(), Hits: c.Total, MaxRate: 1000})
+	if reason != StopRate {
+		t.Fatalf("stop reason %q, want %q", reason, StopRate)
+	}
+	n, err := c.Read()
+	if err != nil || n[0] < 1000 {
+		t.Errorf("counted %v (%v) before the limit hit", n, err)
+	}
+	c.Close()
+	time.Sleep(200 * time.Millisecond)
+	if !alive(p.pid()) {
+		t.Fatalf("target died: %s", p.errb.String())
 	}
 	p.stdin.Write([]byte("\n"))
 	p.finish()

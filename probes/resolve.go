@@ -265,10 +265,10 @@ func (t *Target) resolveFuncs(path, pattern, lib, spec string) ([]Probe, error) 
 // whyMissing explains a function that cannot be probed although its name is
 // known: inlined everywhere (DWARF has only an abstract instance).
 func (t *Target) whyMissing(bi *binInfo, name string) string {
-	if bi.dbg == nil || elfsym.IsGlob(name) {
+	if elfsym.IsGlob(name) {
 		return ""
 	}
-	if bi.dbg.InlinedOnly(name) {
+	if bi.bin.InlinedOnly(name) || (bi.dbg != nil && bi.dbg.InlinedOnly(name)) {
 		return "inlined into its callers, so it has no code of its own to probe (build with -gcflags=-l or mark it //go:noinline)"
 	}
 	return ""

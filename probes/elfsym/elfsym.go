@@ -6,6 +6,7 @@
 package elfsym
 
 import (
+	"bytes"
 	"debug/elf"
 	"debug/gosym"
 	"errors"
@@ -50,6 +51,7 @@ type Binary struct {
 	progs  []elf.ProgHeader // all PT_LOAD segments
 	byName map[string]int
 	text   textSection
+	pcln   []byte
 }
 
 type textSection struct {
@@ -61,6 +63,10 @@ type textSection struct {
 func Open(p string) (*Binary, error) {
 	f, err := elf.Open(p)
 	if err != nil {
+		var fe *elf.FormatError
+		if errors.As(err, &fe) {
+			return nil, fmt.Errorf("%s: not an ELF executable or library", p)
+		}
 		return nil, fmt.Errorf("open %s: %w", p, err)
 	}
 	defer f.Close()
@@ -131,6 +137,7 @@ func load(f *elf.File) (b *Binary, err error) {
 	if sec := f.Section(".gopclntab"); sec != nil {
 		b.IsGo = true
 		if data, err := sec.Data(); err == nil {
+			b.pcln = data
 			var textStart uint64
 			if t := f.Section(".text"); t != nil {
 				textStart = t.Addr
@@ -276,4 +283,15 @@ func (b *Binary) Code(fn Func) []byte {
 		return nil
 	}
 	return t.data[fn.Addr-t.addr : fn.End()-t.addr]
+}
+
+// InlinedOnly reports whether name is a Go function the binary knows only
+// as inlined into callers: its name is in the .gopclntab name table (which
+// inline trees refer to) but it has no function entry.
+func (b *Binary) InlinedOnly(name string) bool {
+	if _, ok := b.byName[name]; ok || len(b.pcln) == 0 || name == "" {
+		return false
+	}
+	needle := append(append([]byte{0}, name...), 0)
+	return bytes.Contains(b.pcln, needle)
 }
