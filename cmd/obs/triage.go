@@ -19,13 +19,15 @@ type triageOptions struct {
 	dir      string
 	logFile  string
 	lines    int
+	traces   string
+	service  string
 	json     bool
 }
 
 func newTriageCmd(g *globals) *cobra.Command {
 	var o triageOptions
 	c := &cobra.Command{
-		Use:   "triage -p PID [-d 10s] [-o DIR] [--log FILE]",
+		Use:   "triage -p PID [-d 10s] [-o DIR] [--log FILE] [--traces URL]",
 		Short: "Collect everything about a misbehaving process into one bundle",
 		Long: `Collect everything about a misbehaving process into one bundle directory,
 with report.md and report.json, and print a summary.
@@ -38,7 +40,13 @@ agent: through the service's obs REPL agent when it links one: memstats, log
 level, exposed values, goroutines, heap and goroutine profiles.
 cpu, offcpu: eBPF profiles over the window -d (pprof files); without BPF the
 CPU profile falls back on the agent's runtime/pprof.
-logs: the last --lines records of --log FILE, counted by level.
+core: a live core (the process stops for a moment while its memory is
+copied), with the executable beside it, analysed for goroutine buckets,
+certain leaks and suspects, the heap profile and the largest types.
+traces: with --traces URL, the service's recent traces: root duration p50
+and p99, the slowest, and those with errors (traces.json).
+logs: the last --lines records of --log FILE, counted by level, also
+rendered as bunyan's long format (log-tail.txt).
 
 Each section says what it could not collect and why; one failed section
 never fails the run. Exit status: 0 when the bundle was written, 1 when the
@@ -66,6 +74,8 @@ missing[], files[], data, duration_ns}.`,
 	c.Flags().StringVarP(&o.dir, "output", "o", "", "bundle directory (default triage-PID-TIME)")
 	c.Flags().StringVar(&o.logFile, "log", "", "the service's JSON/bunyan log file")
 	c.Flags().IntVar(&o.lines, "lines", 50, "log records to keep from --log")
+	c.Flags().StringVar(&o.traces, "traces", "", "a Zipkin API base URL (obs trace serve) to read the service's recent traces from")
+	c.Flags().StringVar(&o.service, "service", "", "the service's name in traces (default: its agent's name, or its command name)")
 	c.Flags().BoolVar(&o.json, "json", false, "print the report as JSON")
 	return c
 }
@@ -85,7 +95,8 @@ func runTriage(ctx context.Context, io *output.IO, o triageOptions) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	opts := triage.Options{Pid: o.pid, Duration: o.duration, Dir: o.dir, LogFile: o.logFile, LogLines: o.lines}
+	opts := triage.Options{Pid: o.pid, Duration: o.duration, Dir: o.dir, LogFile: o.logFile, LogLines: o.lines,
+		TracesURL: o.traces, Service: o.service}
 	if io.IsTTY && !o.json {
 		opts.Progress = func(name string) { io.Printf("%s\n", io.Paint(output.Dim, "collecting "+name+"...")) }
 	}

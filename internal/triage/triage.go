@@ -1,8 +1,8 @@
 // Package triage collects, in one run, what an operator needs about a
 // misbehaving process: who it is, what it has open, its memory, what its obs
 // agent says, CPU and off-CPU profiles over a window, a live core analysed
-// for goroutines, leaks and heap, and its recent logs, into a bundle
-// directory with report.md and report.json.
+// for goroutines, leaks and heap, its recent slow and failed traces, and its
+// recent logs, into a bundle directory with report.md and report.json.
 //
 // Each section records what it could not collect and why, and the run never
 // fails as a whole because one section failed. The service is never stopped
@@ -143,6 +143,7 @@ var (
 	}
 	after = []sectionFunc{
 		{"core", coreSection},
+		{"traces", tracesSection},
 		{"logs", logsSection},
 	}
 )

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +20,10 @@ import (
 
 	"github.com/obs-toolkit/obs/examples/demotest"
 	"github.com/obs-toolkit/obs/internal/testenv"
+	"github.com/obs-toolkit/obs/tracing"
+	"github.com/obs-toolkit/obs/tracing/client"
+	"github.com/obs-toolkit/obs/tracing/server"
+	"github.com/obs-toolkit/obs/tracing/store"
 )
 
 // TestTriageExampleService triages the example backend while the frontend
@@ -26,8 +31,23 @@ import (
 // itself knows about the service.
 func TestTriageExampleService(t *testing.T) {
 	dir := t.TempDir()
-	fe, be := demotest.StartPair(t, dir, "", "-leak")
+	st, err := store.Open(filepath.Join(dir, "spans"), store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	zs := httptest.NewServer(server.New(st, server.Config{}).Handler())
+	defer zs.Close()
+	fe, be := demotest.StartPair(t, dir, zs.URL, "-leak")
 	demotest.Load(t, fe, 12, 2000) // 12 requests: one leaked goroutine
+	// One slow request and one the backend refuses, for the traces section.
+	if code, _ := demotest.Get(t, fe.URL+"/api/hash?n=10&delay=300ms"); code != http.StatusOK {
+		t.Fatalf("slow request: %d", code)
+	}
+	if code, _ := demotest.Get(t, fe.URL+"/api/hash?n=-1"); code != http.StatusBadRequest {
+		t.Fatalf("refused request: %d", code)
+	}
+	waitErrorTrace(t, zs.URL)
 
 	// Keep the backend busy through the window.
 	stop := make(chan struct{})
@@ -48,7 +68,7 @@ func TestTriageExampleService(t *testing.T) {
 	bundle := filepath.Join(dir, "bundle")
 	var progress []string
 	r, err := Run(context.Background(), Options{Pid: be.Pid(), Duration: 2 * time.Second, Dir: bundle,
-		LogFile: be.Log, LogLines: 20, Progress: func(s string) { progress = append(progress, s) }})
+		LogFile: be.Log, LogLines: 20, TracesURL: zs.URL, Progress: func(s string) { progress = append(progress, s) }})
 	close(stop)
 	<-done
 	if err != nil {
@@ -130,6 +150,19 @@ func TestTriageExampleService(t *testing.T) {
 	}
 	if txt, _ := os.ReadFile(filepath.Join(bundle, "log-tail.txt")); !strings.Contains(string(txt), "INFO: backend/") {
 		t.Errorf("log-tail.txt is not bunyan's long format:\n%.300s", txt)
+	}
+
+	// traces: the slow request leads, the refused one is an error trace.
+	tr := r.Section("traces")
+	if tr.Status != OK {
+		t.Fatalf("traces %s: %v", tr.Status, tr.Missing)
+	}
+	td := tr.Data.(*Traces)
+	if td.Service != "backend" || td.Seen < 14 || len(td.Slowest) == 0 || td.Slowest[0].Duration < 300*time.Millisecond {
+		t.Errorf("traces: service %s, %d seen, slowest %+v", td.Service, td.Seen, td.Slowest)
+	}
+	if len(td.Errors) != 1 || !strings.Contains(td.Errors[0].Error, "400") {
+		t.Errorf("error traces: %+v", td.Errors)
 	}
 
 	// The report files agree with the returned report.
@@ -280,4 +313,24 @@ func httpGet(url string) error {
 func procAlive(pid int) bool {
 	_, err := os.Stat(fmt.Sprintf("/proc/%d", pid))
 	return err == nil
+}
+
+// waitErrorTrace waits until the trace server has the refused request's
+// trace (the services report in batches).
+func waitErrorTrace(t *testing.T, url string) {
+	t.Helper()
+	c, err := client.New(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		trs, err := c.Traces(context.Background(), tracing.Query{ServiceName: "backend",
+			AnnotationQuery: map[string]string{"error": ""}, EndTs: time.Now().UnixMilli(), Lookback: 60000, Limit: 10})
+		if err == nil && len(trs) > 0 {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatal("the refused request's trace never reached the trace server")
 }
