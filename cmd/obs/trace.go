@@ -91,7 +91,8 @@ func newTraceServeCmd(g *globals) *cobra.Command {
 		Short: "Run the Zipkin-compatible collector, store and query API",
 		Long: `Run a Zipkin-compatible server: services send spans to POST /api/v2/spans
 (JSON v2 or application/x-protobuf) or /api/v1/spans (v1 JSON or
-application/x-thrift), gzip or deflate encoded; Zipkin's UI (Lens), Grafana's
+application/x-thrift), gzip or deflate encoded; OpenTelemetry SDKs can send
+OTLP/HTTP (protobuf or JSON) to /v1/traces on the same port. Zipkin's UI (Lens), Grafana's
 Zipkin data source and the obs trace commands read the /api/v2 query API.
 Prometheus metrics are at /metrics.
 

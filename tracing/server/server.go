@@ -87,6 +87,7 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/api/v2/spans", s.spans)
 	mux.HandleFunc("/api/v1/spans", s.ingestV1)
+	mux.HandleFunc("/v1/traces", s.ingestOTLP)
 	mux.HandleFunc("/api/v2/services", s.get(s.services))
 	mux.HandleFunc("/api/v2/remoteServices", s.get(s.remoteServices))
 	mux.HandleFunc("/api/v2/traces", s.get(s.traces))
@@ -162,6 +163,12 @@ func (s *Server) spans(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) ingestV1(w http.ResponseWriter, r *http.Request) { s.ingest(w, r, 1) }
 
+// ingestOTLP is OTLP/HTTP's trace endpoint (protobuf or JSON); success is
+// 200 with an empty ExportTraceServiceResponse in the request's encoding.
+func (s *Server) ingestOTLP(w http.ResponseWriter, r *http.Request) { s.ingest(w, r, otlpVersion) }
+
+const otlpVersion = 0
+
 // Ingest errors by reason, for /metrics.
 const (
 	dropInvalid    = "invalid"
@@ -217,6 +224,12 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request, version int) {
 	var format string
 	var spans []tracing.Span
 	switch {
+	case version == otlpVersion && ct == "application/json":
+		format = "otlp_json"
+		spans, err = tracing.DecodeOTLPJSON(body)
+	case version == otlpVersion:
+		format = "otlp_proto"
+		spans, err = tracing.DecodeOTLPProto(body)
 	case version == 2 && (ct == "application/x-protobuf" || ct == "application/protobuf"):
 		format = "proto3"
 		spans, err = tracing.DecodeProto3(body)
@@ -248,7 +261,17 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request, version int) {
 	}
 	s.m.inc(s.m.messages, format, 1)
 	s.m.inc(s.m.spans, format, uint64(len(spans)))
-	w.WriteHeader(http.StatusAccepted)
+	switch format {
+	case "otlp_json":
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		io.WriteString(w, "{}")
+	case "otlp_proto":
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		w.WriteHeader(http.StatusOK)
+	default:
+		w.WriteHeader(http.StatusAccepted)
+	}
 	d := time.Since(start)
 	s.m.sum.Add(uint64(d))
 	sec := d.Seconds()

@@ -243,6 +243,30 @@ func TestIngestFormats(t *testing.T) {
 	}
 }
 
+func TestOTLPIngest(t *testing.T) {
+	base, _ := start(t, t.TempDir(), Config{})
+	now := time.Now().UnixNano()
+	body := fmt.Sprintf(`{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"otel-svc"}}]},
+	  "scopeSpans":[{"spans":[{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"work","kind":2,
+	  "startTimeUnixNano":"%d","endTimeUnixNano":"%d"}]}]}]}`, now, now+5e6)
+	code, msg := post(t, base+"/v1/traces", "application/json", "", []byte(body))
+	if code != 200 || msg != "{}" {
+		t.Fatalf("otlp json: %d %q", code, msg)
+	}
+	var spans []map[string]any
+	getJSON(t, base+"/api/v2/trace/5b8efff798038103d269b633813fc60c", &spans)
+	if len(spans) != 1 || spans[0]["name"] != "work" || spans[0]["duration"] != float64(5000) {
+		t.Fatalf("otlp span: %v", spans)
+	}
+	// An empty request is valid protobuf: nothing to store.
+	if code, _ := post(t, base+"/v1/traces", "application/x-protobuf", "", []byte{0x0a, 0x00}); code != 200 {
+		t.Fatalf("otlp proto: %d", code)
+	}
+	if code, msg := post(t, base+"/v1/traces", "application/x-protobuf", "", []byte{0x0a, 0x05, 1}); code != 400 || !strings.Contains(msg, "otlp_proto") {
+		t.Fatalf("bad otlp proto: %d %q", code, msg)
+	}
+}
+
 func TestOverloadBudget(t *testing.T) {
 	base, _ := start(t, t.TempDir(), Config{MaxBody: 1 << 20, MaxInflight: 100})
 	code, msg := post(t, base+"/api/v2/spans", "application/json", "", tracing.EncodeJSONV2(sample(1, "a", 1)))
