@@ -40,6 +40,8 @@ agent: through the service's obs REPL agent when it links one: memstats, log
 level, exposed values, goroutines, heap and goroutine profiles.
 cpu, offcpu: eBPF profiles over the window -d (pprof files); without BPF the
 CPU profile falls back on the agent's runtime/pprof.
+syscalls: counts, errors and latency per syscall over the same window
+(raw syscall tracepoints).
 core: a live core (the process stops for a moment while its memory is
 copied), with the executable beside it, analysed for goroutine buckets,
 certain leaks and suspects, the heap profile and the largest types.

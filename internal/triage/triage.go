@@ -1,6 +1,6 @@
 // Package triage collects, in one run, what an operator needs about a
 // misbehaving process: who it is, what it has open, its memory, what its obs
-// agent says, CPU and off-CPU profiles over a window, a live core analysed
+// agent says, CPU and off-CPU profiles and syscall counts over a window, a live core analysed
 // for goroutines, leaks and heap, its recent slow and failed traces, and its
 // recent logs, into a bundle directory with report.md and report.json.
 //
@@ -140,6 +140,7 @@ var (
 	during = []sectionFunc{
 		{"cpu", cpuProfile},
 		{"offcpu", offCPUProfile},
+		{"syscalls", syscallsSection},
 	}
 	after = []sectionFunc{
 		{"core", coreSection},

@@ -206,6 +206,19 @@ func TestTriageExampleService(t *testing.T) {
 			t.Errorf("offcpu %s: %v", off.Status, off.Missing)
 		}
 
+		// Syscalls: the backend writes its log and its sockets.
+		sc := r.Section("syscalls")
+		if sc.Status != OK {
+			t.Fatalf("syscalls %s: %v", sc.Status, sc.Missing)
+		}
+		names := map[string]uint64{}
+		for _, l := range sc.Data.(*Syscalls).ByCall {
+			names[l.Name] = l.Count
+		}
+		if names["write"] == 0 || names["read"]+names["recvfrom"] == 0 {
+			t.Errorf("syscalls: no write or read seen while serving requests: %v", names)
+		}
+
 		// The live core: the backend leaked goroutines on its 10th, 20th...
 		// request; each is blocked for good in leakOne's goroutine.
 		cs := r.Section("core")
