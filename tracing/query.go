@@ -308,11 +308,16 @@ func (l *Linker) Add(trace []Span) {
 			c = client(s.ParentID)
 		}
 		if c != nil {
-			served[c.ID] = true
 			if parent == "" {
 				parent = c.LocalServiceName()
 			}
-			isErr = isErr || c.IsError()
+			// The client's call is this link unless the server names
+			// another caller (a consumer names its broker, which the
+			// producer's own link reaches).
+			if parent == c.LocalServiceName() {
+				served[c.ID] = true
+				isErr = isErr || c.IsError()
+			}
 		}
 		if parent == "" {
 			// The nearest ancestor that names a service.

@@ -133,3 +133,23 @@ func TestFormatDuration(t *testing.T) {
 		}
 	}
 }
+
+// Any decodable trace builds and renders: cycles, orphans, missing times.
+func FuzzBuild(f *testing.F) {
+	f.Add(tracing.EncodeJSONV2(skewedTrace()))
+	f.Add([]byte(`[{"traceId":"1","id":"1","parentId":"2"},{"traceId":"1","id":"2","parentId":"1","kind":"SERVER","shared":true},{"traceId":"1","id":"2","kind":"CLIENT","timestamp":5}]`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		spans, err := tracing.DecodeJSONV2(b)
+		if err != nil || len(spans) > 200 {
+			return
+		}
+		tr := Build(spans)
+		if len(tr.Nodes) != len(tracing.MergeTrace(spans)) {
+			t.Fatalf("%d nodes for %d spans", len(tr.Nodes), len(spans))
+		}
+		var out bytes.Buffer
+		Waterfall(&out, tr, Style{Width: 80, Tags: true})
+		JSON(tr)
+		Diff(tr, tr)
+	})
+}
