@@ -1,6 +1,11 @@
 package repl
 
 import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"os"
 	"runtime"
 	"strings"
 	"syscall"
@@ -165,4 +170,54 @@ func BenchmarkIdle(b *testing.B) {
 	b.ReportMetric(agent/none, "agent/none")
 	b.ReportMetric(float64(mallocs[0])/float64(n[0]), "mallocs/sleep-none")
 	b.ReportMetric(float64(mallocs[1])/float64(n[1]), "mallocs/sleep-agent")
+}
+
+// BenchmarkRequest measures one request through the agent (a command that
+// writes nothing) against its floor, a bare frame ping-pong over another
+// unix socket pair, interleaved in the same loop, and reports both and
+// their ratio.
+func BenchmarkRequest(b *testing.B) {
+	a, _ := startAgent(b, Config{})
+	a.Command("noop", "nothing", func(context.Context, []string, io.Writer) error { return nil })
+	c := dial(b, a)
+	pair, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	left, _ := net.FileConn(os.NewFile(uintptr(pair[0]), "l"))
+	right, _ := net.FileConn(os.NewFile(uintptr(pair[1]), "r"))
+	defer left.Close()
+	defer right.Close()
+	go func() {
+		br := bufio.NewReader(right)
+		for {
+			if _, err := ReadFrame(br); err != nil {
+				return
+			}
+			if WriteFrame(right, FrameDone, nil) != nil {
+				return
+			}
+		}
+	}()
+	lr := bufio.NewReader(left)
+	ctx := context.Background()
+	var raw, full time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		WriteFrame(left, FrameRequest, []byte("noop"))
+		if _, err := ReadFrame(lr); err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		if err := c.Do(ctx, "noop", nil, io.Discard); err != nil {
+			b.Fatal(err)
+		}
+		raw += t1.Sub(t0)
+		full += time.Since(t1)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(raw)/float64(b.N), "ns/pingpong")
+	b.ReportMetric(float64(full)/float64(b.N), "ns/request")
+	b.ReportMetric(float64(full)/float64(raw), "request/pingpong")
 }
