@@ -1,8 +1,10 @@
 package probes
 
 import (
+	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -78,5 +80,60 @@ func TestUSDTPythonGC(t *testing.T) {
 		t.Errorf("gc__start %d, gc__done %d; want 37 each", got[0], got[1])
 	}
 	c.Close()
+	p.finish()
+}
+
+// TestUSDTArgsC traces a C fixture's hand-written SDT probe in a PIE binary:
+// register arguments of two sizes, a rip-relative global, a constant, and
+// the semaphore that gates the probe.
+func TestUSDTArgsC(t *testing.T) {
+	testenv.RequireRoot(t)
+	gcc := testenv.RequireTool(t, "gcc")
+	bin := filepath.Join(t.TempDir(), "usdtfixture")
+	if b, err := exec.Command(gcc, "-O2", "-fPIE", "-pie", "-o", bin, "testdata/usdtfixture/usdtfixture.c").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, b)
+	}
+	p := startFixture(t, bin, "5")
+	tg, err := ProcessTarget(p.pid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := tg.ResolveAll([]string{"usdt:fixture:tick"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := Trace(tg, ps, TraceOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	p.goAhead()
+	evs := collect(t, tr, 5)
+	if done := p.expect("done"); done != "done 5" {
+		t.Fatalf("fixture says %q: the semaphore was not raised", done)
+	}
+	for i, ev := range evs {
+		want := fmt.Sprintf("arg0=%d arg1=%d arg2=4242 arg3=7", -i, 1000000000000+i)
+		if got := argString(ev); got != want {
+			t.Errorf("event %d: %s, want %s", i, got, want)
+		}
+	}
+	tr.Close()
+	p.finish()
+}
+
+// TestUSDTSemaphoreOff checks the probe does not fire (and the fixture sees
+// a zero semaphore) when nothing is attached.
+func TestUSDTSemaphoreOff(t *testing.T) {
+	gcc := testenv.RequireTool(t, "gcc")
+	bin := filepath.Join(t.TempDir(), "usdtfixture")
+	if b, err := exec.Command(gcc, "-O2", "-o", bin, "testdata/usdtfixture/usdtfixture.c").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, b)
+	}
+	p := startFixture(t, bin, "5")
+	p.goAhead()
+	if done := p.expect("done"); done != "done 0" {
+		t.Fatalf("fixture says %q without a probe attached", done)
+	}
 	p.finish()
 }

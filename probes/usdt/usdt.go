@@ -67,6 +67,7 @@ func FromELF(f *elf.File) (ps []Probe, err error) {
 	if err != nil {
 		return nil, err
 	}
+	var syms map[string]uint64
 	for _, n := range notes {
 		p := Probe{Provider: n.Provider, Name: n.Name, Addr: n.PC, SemAddr: n.Semaphore, ArgSpec: n.Args}
 		if haveBase && n.Base != 0 {
@@ -83,9 +84,43 @@ func FromELF(f *elf.File) (ps []Probe, err error) {
 			}
 		}
 		p.Args, p.ArgErr = ParseArgs(n.Args)
+		for i := range p.Args {
+			a := &p.Args[i]
+			if a.Sym == "" {
+				continue
+			}
+			addr, ok := symbolAddr(f, a.Sym, &syms)
+			if !ok {
+				if p.ArgErr == nil {
+					p.ArgErr = fmt.Errorf("arg%d: symbol %s not found", i, a.Sym)
+				}
+				continue
+			}
+			a.Disp = int64(addr) + a.Disp - int64(p.Addr)
+		}
 		ps = append(ps, p)
 	}
 	return ps, nil
+}
+
+// symbolAddr finds a data symbol's address (the table is read on first
+// use).
+func symbolAddr(f *elf.File, name string, cache *map[string]uint64) (uint64, bool) {
+	if *cache == nil {
+		*cache = map[string]uint64{}
+		for _, read := range []func() ([]elf.Symbol, error){f.Symbols, f.DynamicSymbols} {
+			syms, _ := read()
+			for _, s := range syms {
+				if s.Section != elf.SHN_UNDEF && s.Value != 0 {
+					if _, dup := (*cache)[s.Name]; !dup {
+						(*cache)[s.Name] = s.Value
+					}
+				}
+			}
+		}
+	}
+	v, ok := (*cache)[name]
+	return v, ok
 }
 
 func fileOffset(f *elf.File, addr uint64, exec bool) (uint64, bool) {
@@ -189,7 +224,12 @@ type Arg struct {
 	SubOff int    // byte offset of a sub-register (%ah: 1)
 	RegSz  int    // width of the register as written (%edi: 4)
 	Disp   int64  // ArgMem displacement
-	Text   string // the spec as written
+	// Sym is the symbol of a rip-relative operand ("40+CheckpointStats(%rip)").
+	// FromELF resolves it: Disp then is the symbol's address plus the
+	// offset minus the probe's address, and the base is the probe's
+	// instruction pointer (which is the site's address when it fires).
+	Sym  string
+	Text string // the spec as written
 }
 
 func (a Arg) String() string { return a.Text }
@@ -258,14 +298,17 @@ func ParseArg(s string) (Arg, error) {
 		if open < 0 || !strings.HasSuffix(op, ")") {
 			return a, fmt.Errorf("unsupported operand in %q", s)
 		}
+		inner := op[open+1 : len(op)-1]
 		if open > 0 {
-			d, err := parseInt(op[:open])
+			d, sym, err := parseDisp(op[:open])
 			if err != nil {
 				return a, fmt.Errorf("unsupported displacement in %q", s)
 			}
-			a.Disp = d
+			if sym != "" && inner != "%rip" {
+				return a, fmt.Errorf("symbol displacement without %%rip in %q", s)
+			}
+			a.Disp, a.Sym = d, sym
 		}
-		inner := op[open+1 : len(op)-1]
 		if strings.Contains(inner, ",") {
 			return a, fmt.Errorf("indexed operand unsupported in %q", s)
 		}
@@ -276,13 +319,63 @@ func ParseArg(s string) (Arg, error) {
 		if !ok || r.size != 8 {
 			return a, fmt.Errorf("unknown base register in %q", s)
 		}
-		if r.name == "rip" {
-			return a, fmt.Errorf("rip-relative operand unsupported in %q", s)
+		if r.name == "rip" && a.Sym == "" {
+			return a, fmt.Errorf("rip-relative operand without a symbol unsupported in %q", s)
 		}
 		a.Kind = ArgMem
 		a.Reg, a.RegOff, a.RegSz = r.name, r.off, 8
 	}
 	return a, nil
+}
+
+// parseDisp parses a displacement: numbers and at most one symbol joined
+// by + or -, e.g. "-80", "NBuffers", "40+CheckpointStats".
+func parseDisp(s string) (int64, string, error) {
+	var total int64
+	sym := ""
+	for len(s) > 0 {
+		neg := false
+		if s[0] == '+' || s[0] == '-' {
+			neg = s[0] == '-'
+			s = s[1:]
+		}
+		end := strings.IndexAny(s, "+-")
+		term := s
+		if end >= 0 {
+			term, s = s[:end], s[end:]
+		} else {
+			s = ""
+		}
+		if term == "" {
+			return 0, "", errors.New("empty term")
+		}
+		if c := term[0]; c >= '0' && c <= '9' {
+			v, err := parseInt(term)
+			if err != nil {
+				return 0, "", err
+			}
+			if neg {
+				v = -v
+			}
+			total += v
+			continue
+		}
+		if neg || sym != "" || !isSymbol(term) {
+			return 0, "", errors.New("bad symbol term")
+		}
+		sym = term
+	}
+	return total, sym, nil
+}
+
+func isSymbol(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c == '_' || c == '.' || c == '$' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return s != ""
 }
 
 func parseInt(s string) (int64, error) {

@@ -20,6 +20,8 @@ func TestParseArg(t *testing.T) {
 		{"2@(%r12)", Arg{Size: 2, Kind: ArgMem, Reg: "r12", RegOff: 24, RegSz: 8}},
 		{"-8@$-0x10", Arg{Size: 8, Signed: true, Kind: ArgConst, Value: -16}},
 		{"%rsi", Arg{Size: 8, Kind: ArgReg, Reg: "rsi", RegOff: 104, RegSz: 8}},
+		{"-4@40+CheckpointStats(%rip)", Arg{Size: 4, Signed: true, Kind: ArgMem, Reg: "rip", RegOff: 128, RegSz: 8, Disp: 40, Sym: "CheckpointStats"}},
+		{"-4@NBuffers(%rip)", Arg{Size: 4, Signed: true, Kind: ArgMem, Reg: "rip", RegOff: 128, RegSz: 8, Sym: "NBuffers"}},
 	} {
 		got, err := ParseArg(tc.in)
 		if err != nil {
@@ -31,7 +33,7 @@ func TestParseArg(t *testing.T) {
 			t.Errorf("ParseArg(%q) = %+v, want %+v", tc.in, got, tc.want)
 		}
 	}
-	for _, bad := range []string{"", "3@%eax", "4@%xyz", "4@", "x@%eax", "8@foo(%rip)", "8@4(%rax,%rbx,2)", "4@$", "8@-80(%ebx)"} {
+	for _, bad := range []string{"", "3@%eax", "4@%xyz", "4@", "x@%eax", "8@0x10(%rip)", "8@foo(%rax)", "8@a+b(%rip)", "8@4(%rax,%rbx,2)", "4@$", "8@-80(%ebx)"} {
 		if _, err := ParseArg(bad); err == nil {
 			t.Errorf("ParseArg(%q) succeeded", bad)
 		}
@@ -132,4 +134,28 @@ func FuzzFromELF(f *testing.F) {
 		}
 		FromELF(ef)
 	})
+}
+
+func TestReadPostgres(t *testing.T) {
+	const pg = "/usr/lib/postgresql/15/bin/postgres"
+	if _, err := os.Stat(pg); err != nil {
+		t.Skip("postgresql-15 not installed")
+	}
+	ps, err := Read(pg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, p := range ps {
+		names[p.Name] = true
+		if p.ArgErr != nil {
+			t.Errorf("%s: %q: %v", p.Name, p.ArgSpec, p.ArgErr)
+		}
+		if p.SemOff == 0 {
+			t.Errorf("%s: no semaphore", p.Name)
+		}
+	}
+	if len(ps) != 71 || len(names) != 57 || !names["query__start"] {
+		t.Errorf("%d sites of %d probes, want 71 of 57 with query__start", len(ps), len(names))
+	}
 }
