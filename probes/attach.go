@@ -200,3 +200,21 @@ func (s *session) Close() error {
 	s.closers = nil
 	return first
 }
+
+// FuncEntry resolves the function name in the ELF file at path (symbol
+// tables or, for stripped Go binaries, .gopclntab) to a Uprobe at its
+// cheapest entry site: for Go the emulated PUSHQ BP after the stack check,
+// where the arguments are still in their registers. Set PID, Cookie or
+// RefCtr on the result before AttachUprobe.
+func FuncEntry(path, name string) (Uprobe, error) {
+	t := &Target{Exe: path}
+	ps, err := t.Resolve(name)
+	if err != nil {
+		return Uprobe{}, err
+	}
+	if len(ps) != 1 {
+		return Uprobe{}, usagef("%s matches %d functions in %s, want one", name, len(ps), path)
+	}
+	p := ps[0]
+	return Uprobe{Path: path, Offset: p.Func.Offset + p.Entry.Off}, nil
+}

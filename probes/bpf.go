@@ -571,3 +571,38 @@ func syscallPrograms(starts, stats *ebpf.Map, tgid uint32) (enter, exit *ebpf.Pr
 	}
 	return enter, exit, nil
 }
+
+// syscallCountProgram is a raw_syscalls sys_enter program that adds one to
+// counts[slots[id]-1] for the syscalls being counted (slots holds probe
+// index + 1, 0 for syscalls not counted), for threads of tgid only.
+func syscallCountProgram(slots, counts *ebpf.Map, tgid uint32) (*ebpf.Program, error) {
+	insns := asm.Instructions{
+		asm.Mov.Reg(asm.R6, asm.R1),
+		asm.FnGetCurrentPidTgid.Call(),
+		asm.RSh.Imm(asm.R0, 32),
+		asm.JNE.Imm(asm.R0, int32(tgid), "out"),
+		asm.LoadMem(asm.R1, asm.R6, 8, asm.DWord),
+		asm.JGE.Imm(asm.R1, maxSyscalls, "out"),
+		asm.StoreMem(asm.RFP, -4, asm.R1, asm.Word),
+		asm.LoadMapPtr(asm.R1, slots.FD()),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, -4),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, "out"),
+		asm.LoadMem(asm.R1, asm.R0, 0, asm.Word),
+		asm.JEq.Imm(asm.R1, 0, "out"),
+		asm.Add.Imm(asm.R1, -1),
+		asm.StoreMem(asm.RFP, -8, asm.R1, asm.Word),
+		asm.LoadMapPtr(asm.R1, counts.FD()),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, -8),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, "out"),
+		asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
+		asm.Add.Imm(asm.R1, 1),
+		asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord),
+		asm.Mov.Imm(asm.R0, 0).WithSymbol("out"),
+		asm.Return(),
+	}
+	return newProgram(false, "obs_sys_count", ebpf.RawTracepoint, insns)
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
 )
 
 // Counter counts calls per probe in the kernel: one per-CPU array slot per
@@ -46,7 +47,16 @@ func Count(t *Target, probes []Probe) (*Counter, error) {
 	}
 	c.sess.add(prog)
 	var at attacher
+	var sysSlots map[int]int
 	for i, p := range probes {
+		if p.Kind == KindSyscall {
+			if sysSlots == nil {
+				sysSlots = map[int]int{}
+			}
+			sysSlots[p.Nr] = i + 1
+			c.Sites = append(c.Sites, AttachedSite{Probe: i, Inst: "raw_syscalls:sys_enter", Cost: "tracepoint", Kind: "syscall"})
+			continue
+		}
 		sites, err := entryUprobes(t, p, uint64(i))
 		if err != nil {
 			c.sess.Close()
@@ -60,6 +70,12 @@ func Count(t *Target, probes []Probe) (*Counter, error) {
 	if err := at.attach(&c.sess); err != nil {
 		c.sess.Close()
 		return nil, err
+	}
+	if sysSlots != nil {
+		if err := c.countSyscalls(t, sysSlots); err != nil {
+			c.sess.Close()
+			return nil, err
+		}
 	}
 	return c, nil
 }
@@ -75,6 +91,8 @@ type plannedSite struct {
 // semaphore).
 func entryUprobes(t *Target, p Probe, cookie uint64) ([]plannedSite, error) {
 	switch p.Kind {
+	case KindSyscall:
+		return nil, usagef("%s: syscall probes work with count (or obs probe syscalls)", p.Name)
 	case KindUSDT:
 		var out []plannedSite
 		for _, u := range p.USDT {
@@ -129,3 +147,27 @@ func (c *Counter) Total() uint64 {
 
 // Close detaches every probe.
 func (c *Counter) Close() error { return c.sess.Close() }
+
+func (c *Counter) countSyscalls(t *Target, slots map[int]int) error {
+	m, err := newMap("obs_sys_slots", ebpf.Array, 4, 4, maxSyscalls)
+	if err != nil {
+		return err
+	}
+	c.sess.add(m)
+	for nr, slot := range slots {
+		if err := m.Put(uint32(nr), uint32(slot)); err != nil {
+			return fmt.Errorf("fill syscall slots: %w", err)
+		}
+	}
+	prog, err := syscallCountProgram(m, c.counts, uint32(t.PID))
+	if err != nil {
+		return err
+	}
+	c.sess.add(prog)
+	l, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: "sys_enter", Program: prog})
+	if err != nil {
+		return fmt.Errorf("attach raw tracepoint sys_enter: %w", err)
+	}
+	c.sess.addLink(l)
+	return nil
+}

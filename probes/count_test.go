@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cilium/ebpf"
+
 	"github.com/obs-toolkit/obs/internal/testenv"
 )
 
@@ -51,5 +53,42 @@ func TestCountGoExact(t *testing.T) {
 			c.Close()
 			p.finish()
 		})
+	}
+}
+
+// TestFuncEntryAttach uses the small exported API: FuncEntry, CountProgram
+// and AttachUprobe.
+func TestFuncEntryAttach(t *testing.T) {
+	testenv.RequireRoot(t)
+	bin := goFixture(t, "")
+	p := startFixture(t, bin, "calls", "123")
+	u, err := FuncEntry(bin, "main.work")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.PID = p.pid()
+	counts, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 8, MaxEntries: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer counts.Close()
+	prog, err := CountProgram(counts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prog.Close()
+	l, err := AttachUprobe(u, prog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.goAhead()
+	p.expect("done")
+	l.Close()
+	if n, err := perCPUSum(counts, 0); err != nil || n != 123 {
+		t.Errorf("counted %d (%v), want 123", n, err)
+	}
+	p.finish()
+	if _, err := FuncEntry(bin, "main.nosuch"); err == nil {
+		t.Error("FuncEntry found main.nosuch")
 	}
 }

@@ -178,8 +178,9 @@ type ProbeKind string
 
 // Kinds of probe.
 const (
-	KindFunc ProbeKind = "func"
-	KindUSDT ProbeKind = "usdt"
+	KindFunc    ProbeKind = "func"
+	KindUSDT    ProbeKind = "usdt"
+	KindSyscall ProbeKind = "syscall"
 )
 
 // Probe is one resolved probe: a function or a USDT probe (which may have
@@ -193,6 +194,7 @@ type Probe struct {
 	Func  elfsym.Func
 	Entry goabi.Site   // the function's entry site
 	USDT  []usdt.Probe // USDT sites
+	Nr    int          // syscall number
 }
 
 // Resolve turns a spec into probes. Spec forms: a symbol or glob
@@ -215,11 +217,39 @@ func (t *Target) Resolve(spec string) ([]Probe, error) {
 		}
 		return t.resolveFuncs(lib, rest[i+1:], filepath.Base(lib), spec)
 	case strings.HasPrefix(spec, "syscall:"):
-		return nil, usagef("spec %q: syscall probes are served by 'obs probe syscalls'", spec)
+		return t.resolveSyscalls(spec)
 	case spec == "":
 		return nil, usagef("empty probe spec")
 	}
 	return t.resolveFuncs(t.Exe, spec, "", spec)
+}
+
+func (t *Target) resolveSyscalls(spec string) ([]Probe, error) {
+	pat := strings.TrimPrefix(spec, "syscall:")
+	if pat == "" {
+		return nil, usagef("bad spec %q: want syscall:NAME", spec)
+	}
+	if t.PID == 0 {
+		return nil, usagef("%s: syscall probes need -p PID or -c CMD", spec)
+	}
+	var out []Probe
+	for nr := 0; nr < maxSyscalls; nr++ {
+		name, ok := syscallNames[nr]
+		if !ok {
+			continue
+		}
+		match, err := elfsym.Glob(pat, name)
+		if err != nil {
+			return nil, usagef("%v", err)
+		}
+		if match {
+			out = append(out, Probe{Name: "syscall:" + name, Kind: KindSyscall, Nr: nr})
+		}
+	}
+	if len(out) == 0 {
+		return nil, usagef("%s: no such syscall", spec)
+	}
+	return out, nil
 }
 
 // MaxMatches bounds how many functions one glob may attach to.

@@ -111,6 +111,8 @@ func Trace(t *Target, probes []Probe, o TraceOptions) (*Tracer, error) {
 	for i, p := range probes {
 		cookie := uint64(i)
 		switch p.Kind {
+		case KindSyscall:
+			return fail(usagef("%s: syscall probes work with count (or obs probe syscalls)", p.Name))
 		case KindUSDT:
 			for _, u := range p.USDT {
 				plan := usdtPlan(u, o.StrSize)
