@@ -52,6 +52,7 @@ type profileOpts struct {
 	asJSON   bool
 	top      int
 	noFix    bool
+	noLabels bool
 	agent    bool
 }
 
@@ -108,6 +109,7 @@ func newProfileSampleCmd(g *globals, kind sample.Kind) *cobra.Command {
 	f.BoolVar(&o.folded, "folded", false, "print folded stacks (flamegraph.pl, speedscope) instead of the top table")
 	f.BoolVar(&o.asJSON, "json", false, "print JSON")
 	f.IntVarP(&o.top, "top", "n", 15, "functions in the top table")
+	f.BoolVar(&o.noLabels, "no-labels", false, "do not read Go goroutine labels")
 	f.BoolVar(&o.noFix, "no-leaf-fix", false, "do not recover the callers of frameless Go leaves (shows what a frame-pointer walk alone gives)")
 	if kind == sample.CPU {
 		f.IntVarP(&o.freq, "freq", "F", 99, "samples per second on each CPU")
@@ -155,7 +157,10 @@ A sampling perf event on every CPU (hardware cycles when the machine has
 them, else the software cpu-clock) runs a BPF program that keeps the
 target's user and kernel stacks. Works on any process: Go (stripped, PIE,
 cgo), C, and others with frame pointers. Sample types: samples/count and
-cpu/nanoseconds; samples are labelled by thread.
+cpu/nanoseconds; samples are labelled by thread ("thread", "tid") and, for
+Go 1.24 and later, with the interrupted goroutine's pprof labels (up to 4,
+each key and value cut to 32 bytes), read by the BPF program at the
+sample.
 ` + common
 }
 
@@ -167,6 +172,7 @@ func runSampleProfile(g *globals, kind sample.Kind, o *profileOpts) error {
 		Options:   sample.Options{Pid: o.pid, Kind: kind, Freq: o.freq},
 		Duration:  o.duration,
 		NoLeafFix: o.noFix,
+		NoLabels:  o.noLabels,
 		Attached: func(event string) {
 			// On stderr, also with --json: scripts wait for it to know
 			// the events are enabled.

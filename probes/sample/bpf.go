@@ -31,14 +31,41 @@ const (
 // key is the counts map key (keep in sync with the BPF programs).
 //
 //	0 tgid u32 | 4 tid u32 | 8 ustack s32 | 12 kstack s32 | 16 spword u64 | 24 state u32 | 28 pad
+//	32 labels u64 (the goroutine's pprof label set pointer, 0 for none)
 type key struct {
 	Tgid, Tid      uint32
 	UStack, KStack int32
 	SPWord         uint64
 	State, _       uint32
+	Labels         uint64
 }
 
-const keySize = 32
+const keySize = 40
+
+// Stack frame of both programs (offsets from fp):
+//
+//	-8 scratch | -56 key (40 bytes) | -16 off-CPU start time (key+time is
+//	the start value) | -72 counts value (16) | -80 task field scratch |
+//	-88..-56 label record scratch (32, reused before the counts value is
+//	written) | -104 label list header (16) | -368 label set value (264)
+const (
+	keyOff     = -56
+	tmpOff     = -80
+	labRecOff  = -88
+	labHdrOff  = -104
+	labValOff  = -368
+	maxLabels  = 4
+	labelBytes = 32
+	labValSize = 8 + maxLabels*2*labelBytes
+	labelSets  = 4096
+)
+
+// GoLabels locates a Go process's goroutine labels for the BPF program:
+// the current g is at fsbase+TLS, its label set pointer at g+LabelsOff.
+type GoLabels struct {
+	TLS       int32 // offset of the g pointer from the thread pointer (fsbase), -8 on amd64
+	LabelsOff int32 // offsetof(runtime.g, labels)
+}
 
 // startSize is the off-CPU start value: a key and the switch-out time.
 const startSize = keySize + 8
@@ -61,12 +88,18 @@ const (
 )
 
 type maps struct {
-	stacks, counts, stats, starts *ebpf.Map
+	stacks, counts, stats, starts, labels *ebpf.Map
 }
 
-func newMaps(offcpu bool) (*maps, error) {
+func newMaps(offcpu, labels bool) (*maps, error) {
 	m := &maps{}
 	var err error
+	if labels {
+		if m.labels, err = ebpf.NewMap(&ebpf.MapSpec{Name: "obs_labels", Type: ebpf.Hash, KeySize: 8,
+			ValueSize: labValSize, MaxEntries: labelSets}); err != nil {
+			return nil, fmt.Errorf("create label map: %w", err)
+		}
+	}
 	m.stacks, err = ebpf.NewMap(&ebpf.MapSpec{Name: "obs_stacks", Type: ebpf.StackTrace, KeySize: 4,
 		ValueSize: MaxDepth * 8, MaxEntries: StackEntries})
 	if err != nil {
@@ -97,7 +130,7 @@ func newMaps(offcpu bool) (*maps, error) {
 }
 
 func (m *maps) close() {
-	for _, x := range []*ebpf.Map{m.stacks, m.counts, m.stats, m.starts} {
+	for _, x := range []*ebpf.Map{m.stacks, m.counts, m.stats, m.starts, m.labels} {
 		if x != nil {
 			x.Close()
 		}
@@ -174,6 +207,130 @@ func spWord(keyOff int16, tag string) asm.Instructions {
 	}
 }
 
+// threadFSBase is offsetof(struct task_struct, thread.fsbase), from BTF.
+func threadFSBase() (uint32, error) {
+	spec, err := btf.LoadKernelSpec()
+	if err != nil {
+		return 0, fmt.Errorf("kernel BTF: %w", err)
+	}
+	var ts *btf.Struct
+	if err := spec.TypeByName("task_struct", &ts); err != nil {
+		return 0, fmt.Errorf("kernel BTF task_struct: %w", err)
+	}
+	for _, mb := range ts.Members {
+		if mb.Name != "thread" {
+			continue
+		}
+		th, ok := btf.UnderlyingType(mb.Type).(*btf.Struct)
+		if !ok {
+			break
+		}
+		for _, f := range th.Members {
+			if f.Name == "fsbase" {
+				return mb.Offset.Bytes() + f.Offset.Bytes(), nil
+			}
+		}
+	}
+	return 0, errors.New("kernel BTF: no task_struct.thread.fsbase")
+}
+
+// labelInsns emits, for a Go target, key.labels = current g's label set
+// pointer and, the first time a set is seen, a copy of up to maxLabels of
+// its key/value pairs (each cut to labelBytes) into the labels map. The g
+// is found at fsbase+TLS as the Go runtime keeps it on amd64.
+func labelInsns(m *maps, gl *GoLabels, tag string) (asm.Instructions, error) {
+	if gl == nil || m.labels == nil {
+		return nil, nil
+	}
+	fsOff, err := threadFSBase()
+	if err != nil {
+		return nil, err
+	}
+	done := tag + "_lab_done"
+	// readUser emits probe_read_user(fp+dst, size, r3 already set); jumps
+	// to done on failure.
+	readUser := func(dst int16, size int32) asm.Instructions {
+		return asm.Instructions{
+			asm.Mov.Reg(asm.R1, asm.R10),
+			asm.Add.Imm(asm.R1, int32(dst)),
+			asm.Mov.Imm(asm.R2, size),
+			asm.FnProbeReadUser.Call(),
+			asm.JNE.Imm(asm.R0, 0, done),
+		}
+	}
+	out := asm.Instructions{
+		asm.FnGetCurrentTask.Call(),
+		asm.Mov.Reg(asm.R3, asm.R0),
+		asm.Add.Imm(asm.R3, int32(fsOff)),
+		asm.Mov.Reg(asm.R1, asm.R10),
+		asm.Add.Imm(asm.R1, -8),
+		asm.Mov.Imm(asm.R2, 8),
+		asm.FnProbeReadKernel.Call(),
+		asm.JNE.Imm(asm.R0, 0, done),
+		asm.LoadMem(asm.R3, asm.R10, -8, asm.DWord), // fsbase
+		asm.Add.Imm(asm.R3, gl.TLS),
+	}
+	out = append(out, readUser(-8, 8)...) // g
+	out = append(out,
+		asm.LoadMem(asm.R3, asm.R10, -8, asm.DWord),
+		asm.JEq.Imm(asm.R3, 0, done),
+		asm.Add.Imm(asm.R3, gl.LabelsOff),
+	)
+	out = append(out, readUser(keyOff+32, 8)...) // g.labels
+	out = append(out,
+		asm.LoadMem(asm.R3, asm.R10, keyOff+32, asm.DWord),
+		asm.JEq.Imm(asm.R3, 0, done),
+		asm.LoadMapPtr(asm.R1, m.labels.FD()),
+		asm.Mov.Reg(asm.R2, asm.R10),
+		asm.Add.Imm(asm.R2, keyOff+32),
+		asm.FnMapLookupElem.Call(),
+		asm.JNE.Imm(asm.R0, 0, done), // already copied
+		asm.LoadMem(asm.R3, asm.R10, keyOff+32, asm.DWord),
+	)
+	out = append(out, readUser(labHdrOff, 16)...) // list.ptr, list.len
+	for off := int16(0); off < labValSize; off += 8 {
+		out = append(out, st64(labValOff+off, 0))
+	}
+	out = append(out,
+		asm.LoadMem(asm.R9, asm.R10, labHdrOff+8, asm.DWord), // len
+		asm.JLE.Imm(asm.R9, maxLabels, tag+"_lab_n"),
+		asm.Mov.Imm(asm.R9, maxLabels),
+		asm.StoreMem(asm.R10, labValOff, asm.R9, asm.DWord).WithSymbol(tag+"_lab_n"),
+	)
+	store := tag + "_lab_store"
+	for i := 0; i < maxLabels; i++ {
+		out = append(out,
+			asm.JLE.Imm(asm.R9, int32(i), store),
+			asm.LoadMem(asm.R3, asm.R10, labHdrOff, asm.DWord),
+			asm.Add.Imm(asm.R3, int32(32*i)),
+		)
+		out = append(out, readUser(labRecOff, 32)...) // {key.ptr, key.len, value.ptr, value.len}
+		for j := 0; j < 2; j++ {
+			lbl := fmt.Sprintf("%s_lab_%d_%d", tag, i, j)
+			out = append(out,
+				asm.LoadMem(asm.R2, asm.R10, labRecOff+int16(16*j)+8, asm.DWord),
+				asm.JLE.Imm(asm.R2, labelBytes, lbl),
+				asm.Mov.Imm(asm.R2, labelBytes),
+				asm.LoadMem(asm.R3, asm.R10, labRecOff+int16(16*j), asm.DWord).WithSymbol(lbl),
+				asm.Mov.Reg(asm.R1, asm.R10),
+				asm.Add.Imm(asm.R1, int32(labValOff+8+int16(2*labelBytes*i)+int16(labelBytes*j))),
+				asm.FnProbeReadUser.Call(),
+			)
+		}
+	}
+	out = append(out,
+		asm.LoadMapPtr(asm.R1, m.labels.FD()).WithSymbol(store),
+		asm.Mov.Reg(asm.R2, asm.R10),
+		asm.Add.Imm(asm.R2, keyOff+32),
+		asm.Mov.Reg(asm.R3, asm.R10),
+		asm.Add.Imm(asm.R3, labValOff),
+		asm.Mov.Imm(asm.R4, bpfNoExist),
+		asm.FnMapUpdateElem.Call(),
+		asm.Mov.Imm(asm.R0, 0).WithSymbol(done),
+	)
+	return out, nil
+}
+
 // addCount emits counts[key at fp+keyOff] += value, where value is a u64
 // (cpu: 1) or {ns in r9, 1} (off-CPU). It uses fp+keyOff-16 for the new value.
 func addCount(m *maps, keyOff int16, offcpu bool, tag string) asm.Instructions {
@@ -236,8 +393,11 @@ func addCount(m *maps, keyOff int16, offcpu bool, tag string) asm.Instructions {
 
 // cpuProgram: perf_event program counting (tgid, tid, stacks, sp word) for
 // samples whose current task belongs to tgid.
-func cpuProgram(m *maps, tgid uint32) (*ebpf.Program, error) {
-	const keyOff = -48
+func cpuProgram(m *maps, tgid uint32, gl *GoLabels) (*ebpf.Program, error) {
+	lab, err := labelInsns(m, gl, "cpu")
+	if err != nil {
+		return nil, err
+	}
 	insns := asm.Instructions{
 		asm.Mov.Reg(asm.R6, asm.R1),
 		asm.FnGetCurrentPidTgid.Call(),
@@ -246,12 +406,14 @@ func cpuProgram(m *maps, tgid uint32) (*ebpf.Program, error) {
 		asm.JNE.Imm(asm.R0, int32(tgid), "exit"),
 		st64(keyOff+16, 0),
 		st64(keyOff+24, 0),
+		st64(keyOff+32, 0),
 		asm.StoreMem(asm.R10, keyOff, asm.R0, asm.Word),
 		asm.StoreMem(asm.R10, keyOff+4, asm.R7, asm.Word),
 	}
 	insns = append(insns, bump(m.stats, ctrSamples, "samples")...)
 	insns = append(insns, stackIDs(m, keyOff, "cpu")...)
 	insns = append(insns, spWord(keyOff, "cpu")...)
+	insns = append(insns, lab...)
 	insns = append(insns, addCount(m, keyOff, false, "cpu")...)
 	insns = append(insns,
 		asm.Mov.Imm(asm.R0, 0).WithSymbol("exit"),
@@ -295,15 +457,16 @@ func taskOffsets() (pid, tgid uint32, err error) {
 // prev_state). When a thread of tgid is switched out, its stacks and the
 // time are stored by tid; when it is switched back in, the time it was off
 // is added to the counts of those stacks.
-func offcpuProgram(m *maps, tgid uint32) (*ebpf.Program, error) {
+func offcpuProgram(m *maps, tgid uint32, gl *GoLabels) (*ebpf.Program, error) {
 	pidOff, tgidOff, err := taskOffsets()
 	if err != nil {
 		return nil, err
 	}
-	// fp-48: the key, then the switch-out time at fp-16 (together the start
-	// value); fp-8: scratch for the user SP; fp-64: the counts value; fp-72: task fields.
-	const keyOff = -48
-	const tmp = -72
+	lab, err := labelInsns(m, gl, "out")
+	if err != nil {
+		return nil, err
+	}
+	const tmp = tmpOff
 	readTask := func(reg asm.Register, off uint32) asm.Instructions {
 		// *(u32*)(fp+tmp) = task->field
 		return asm.Instructions{
@@ -329,6 +492,7 @@ func offcpuProgram(m *maps, tgid uint32) (*ebpf.Program, error) {
 		asm.JNE.Imm(asm.R0, int32(tgid), "in"),
 		st64(keyOff+16, 0),
 		st64(keyOff+24, 0),
+		st64(keyOff+32, 0),
 		asm.StoreMem(asm.R10, keyOff, asm.R0, asm.Word),
 	)
 	insns = append(insns, readTask(asm.R7, pidOff)...)
@@ -343,9 +507,10 @@ func offcpuProgram(m *maps, tgid uint32) (*ebpf.Program, error) {
 	)
 	insns = append(insns, stackIDs(m, keyOff, "out")...)
 	insns = append(insns, spWord(keyOff, "out")...)
+	insns = append(insns, lab...)
 	insns = append(insns,
 		asm.FnKtimeGetNs.Call(),
-		asm.StoreMem(asm.R10, keyOff+32, asm.R0, asm.DWord),
+		asm.StoreMem(asm.R10, keyOff+keySize, asm.R0, asm.DWord),
 		asm.LoadMapPtr(asm.R1, m.starts.FD()),
 		asm.Mov.Reg(asm.R2, asm.R10),
 		asm.Add.Imm(asm.R2, keyOff+4), // tid
@@ -384,7 +549,7 @@ func offcpuProgram(m *maps, tgid uint32) (*ebpf.Program, error) {
 		asm.Add.Imm(asm.R2, tmp),
 		asm.FnMapDeleteElem.Call(),
 		asm.FnKtimeGetNs.Call(),
-		asm.LoadMem(asm.R1, asm.R10, keyOff+32, asm.DWord),
+		asm.LoadMem(asm.R1, asm.R10, keyOff+keySize, asm.DWord),
 		asm.Mov.Reg(asm.R9, asm.R0),
 		asm.Sub.Reg(asm.R9, asm.R1),
 	)

@@ -3,6 +3,7 @@ package sample
 import (
 	"fmt"
 	"os"
+	"sort"
 	"strings"
 	"time"
 
@@ -36,7 +37,8 @@ type BuildStats struct {
 // Build symbolizes raw entries and builds a pprof profile: for CPU, sample
 // types samples/count and cpu/nanoseconds; for off-CPU, switches/count and
 // offcpu/nanoseconds. Samples carry the thread (label "thread", number
-// "tid") and, off-CPU, "state" (blocked or preempted).
+// "tid"), the goroutine's pprof labels when the target is Go, and, off-CPU,
+// "state" (blocked or preempted).
 func Build(raws []Raw, o BuildOptions) (*profile.Profile, BuildStats, error) {
 	var st BuildStats
 	var b *pprofx.Builder
@@ -86,6 +88,7 @@ func Build(raws []Raw, o BuildOptions) (*profile.Profile, BuildStats, error) {
 	type lk struct {
 		tid     uint32
 		blocked bool
+		labels  string
 	}
 	labelSets := map[lk]*pprofx.LabelSet{}
 	var stack []*profile.Location
@@ -137,9 +140,13 @@ func Build(raws []Raw, o BuildOptions) (*profile.Profile, BuildStats, error) {
 		if len(stack) == 0 {
 			continue
 		}
-		ls, ok := labelSets[lk{r.Tid, r.Blocked}]
+		key := lk{r.Tid, r.Blocked, labelKey(r.Labels)}
+		ls, ok := labelSets[key]
 		if !ok {
 			labels := map[string]string{}
+			for k, v := range r.Labels {
+				labels[k] = v
+			}
 			if n := threadName(r.Tgid, r.Tid); n != "" {
 				labels["thread"] = n
 			}
@@ -147,7 +154,7 @@ func Build(raws []Raw, o BuildOptions) (*profile.Profile, BuildStats, error) {
 				labels["state"] = map[bool]string{true: "blocked", false: "preempted"}[r.Blocked]
 			}
 			ls = b.LabelSet(labels, map[string]int64{"tid": int64(r.Tid)})
-			labelSets[lk{r.Tid, r.Blocked}] = ls
+			labelSets[key] = ls
 		}
 		var vals []int64
 		if o.Kind == OffCPU {
@@ -169,6 +176,18 @@ func Build(raws []Raw, o BuildOptions) (*profile.Profile, BuildStats, error) {
 		p.DefaultSampleType = "cpu"
 	}
 	return p, st, nil
+}
+
+func labelKey(m map[string]string) string {
+	if len(m) == 0 {
+		return ""
+	}
+	ks := make([]string, 0, len(m))
+	for k, v := range m {
+		ks = append(ks, k+"="+v)
+	}
+	sort.Strings(ks)
+	return strings.Join(ks, "\x00")
 }
 
 // trimScheduler drops the frames a sched_switch tracepoint adds above the

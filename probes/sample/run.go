@@ -20,6 +20,7 @@ type RunOptions struct {
 	Options
 	Duration  time.Duration // 0: until ctx ends or the target exits
 	NoLeafFix bool
+	NoLabels  bool // do not read goroutine labels
 	// Attached, when set, is called once everything is attached.
 	Attached func(event string)
 }
@@ -64,6 +65,15 @@ func Run(ctx context.Context, o RunOptions) (*Result, error) {
 	ksyms, kerr := symtab.Kernel()
 	if kerr != nil {
 		res.Warnings = append(res.Warnings, kerr.Error())
+	}
+	if o.Labels == nil && !o.NoLabels {
+		if exe, err := procfs.Exe(o.Pid); err == nil {
+			if gl, err := GoLabelsOf(exe); err == nil {
+				o.Labels = gl
+			} else if !strings.Contains(err.Error(), "not a Go binary") {
+				res.Warnings = append(res.Warnings, err.Error())
+			}
+		}
 	}
 	ru0 := rusage()
 	tcpu0, _ := procCPU(o.Pid)

@@ -80,7 +80,26 @@ func cum(p *profile.Profile, fn string) (int64, int64) {
 	return 0, total
 }
 
+// profileFor profiles for d, and for CPU profiles keeps going (merging,
+// up to 10 rounds) until at least 100 samples were taken: a loaded host
+// may give the fixture little CPU.
 func profileFor(t *testing.T, pid int, kind Kind, d time.Duration, noFix bool) *Result {
+	t.Helper()
+	res := profileOnce(t, pid, kind, d, noFix)
+	for i := 0; kind == CPU && i < 10 && res.Stats.Samples < 100; i++ {
+		more := profileOnce(t, pid, kind, d, noFix)
+		p, err := profile.Merge([]*profile.Profile{res.Profile, more.Profile})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Profile = p
+		res.Stats.Samples += more.Stats.Samples
+		res.Build.LeafFixed += more.Build.LeafFixed
+	}
+	return res
+}
+
+func profileOnce(t *testing.T, pid int, kind Kind, d time.Duration, noFix bool) *Result {
 	t.Helper()
 	res, err := Run(context.Background(), RunOptions{Options: Options{Pid: pid, Kind: kind, Freq: 499}, Duration: d, NoLeafFix: noFix})
 	if err != nil {
@@ -246,4 +265,67 @@ func FuzzParseCPUList(f *testing.F) {
 			t.Fatal("no CPUs and no error")
 		}
 	})
+}
+
+// TestGoroutineLabels checks that samples carry the pprof labels of the
+// goroutine they interrupted: the fixture's job=heavy does 3x job=light.
+func TestGoroutineLabels(t *testing.T) {
+	testenv.RequireRoot(t)
+	bin := build(t, t.TempDir(), "leaf")
+	cmd := start(t, bin, "-labels")
+	for _, kind := range []Kind{CPU, OffCPU} {
+		res := profileFor(t, cmd.Process.Pid, kind, 2*time.Second, false)
+		if kind == OffCPU {
+			// A busy goroutine is only preempted: just check labels arrive.
+			n := 0
+			for _, s := range res.Profile.Sample {
+				if len(s.Label["job"]) > 0 {
+					n++
+				}
+			}
+			t.Logf("off-CPU: %d of %d samples labelled", n, len(res.Profile.Sample))
+			continue
+		}
+		by := map[string]int64{}
+		var total int64
+		for _, s := range res.Profile.Sample {
+			total += s.Value[0]
+			if j := s.Label["job"]; len(j) == 1 {
+				by[j[0]] += s.Value[0]
+			}
+		}
+		t.Logf("cpu: %d samples, by job %v", total, by)
+		h, l := by["heavy"], by["light"]
+		if h+l < total*8/10 {
+			t.Fatalf("only %d of %d samples labelled: %v", h+l, total, by)
+		}
+		if l == 0 || float64(h)/float64(l) < 2 || float64(h)/float64(l) > 4.5 {
+			t.Fatalf("heavy:light = %d:%d, want about 3:1", h, l)
+		}
+	}
+}
+
+func TestGoMinorAndLabelsDecode(t *testing.T) {
+	for v, want := range map[string]int{"go1.26.0": 26, "go1.24rc1": 24, "go1.9": 9, "devel": 0, "go2.0": 0} {
+		if got := goMinor(v); got != want {
+			t.Errorf("goMinor(%q) = %d, want %d", v, got, want)
+		}
+	}
+	v := make([]byte, labValSize)
+	v[0] = 2
+	copy(v[8:], "job")
+	copy(v[8+labelBytes:], "heavy")
+	copy(v[8+2*labelBytes:], "k2")
+	got := decodeLabels(v)
+	if len(got) != 2 || got["job"] != "heavy" || got["k2"] != "" {
+		t.Errorf("decodeLabels = %v", got)
+	}
+	if decodeLabels(v[:4]) != nil {
+		t.Error("short value decoded")
+	}
+}
+
+func FuzzDecodeLabels(f *testing.F) {
+	f.Add(make([]byte, labValSize))
+	f.Fuzz(func(t *testing.T, v []byte) { decodeLabels(v) })
 }

@@ -1,6 +1,7 @@
 package sample
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -35,6 +36,9 @@ type Options struct {
 	Pid  int
 	Kind Kind
 	Freq int // CPU samples per second per CPU (default 99)
+	// Labels, for a Go target, says where goroutine labels live; nil: no
+	// labels (see GoLabelsOf).
+	Labels *GoLabels
 }
 
 // Session is one attached profiler. Stop detaches it; Collect reads what it
@@ -81,7 +85,7 @@ func Start(opts Options) (*Session, error) {
 
 func (s *Session) start1() (err error) {
 	opts := s.opts
-	if s.maps, err = newMaps(opts.Kind == OffCPU); err != nil {
+	if s.maps, err = newMaps(opts.Kind == OffCPU, opts.Labels != nil); err != nil {
 		return err
 	}
 	if c, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME)); err == nil {
@@ -89,12 +93,12 @@ func (s *Session) start1() (err error) {
 	}
 	switch opts.Kind {
 	case CPU:
-		if s.prog, err = cpuProgram(s.maps, uint32(opts.Pid)); err != nil {
+		if s.prog, err = cpuProgram(s.maps, uint32(opts.Pid), opts.Labels); err != nil {
 			return err
 		}
 		return s.attachPerf()
 	case OffCPU:
-		if s.prog, err = offcpuProgram(s.maps, uint32(opts.Pid)); err != nil {
+		if s.prog, err = offcpuProgram(s.maps, uint32(opts.Pid), opts.Labels); err != nil {
 			return err
 		}
 		l, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: "sched_switch", Program: s.prog})
@@ -273,12 +277,13 @@ func (s *Session) Stats() (Stats, error) {
 // long (off-CPU) they were seen.
 type Raw struct {
 	Tgid, Tid uint32
-	User      []uint64 // user pcs, leaf first; nil when not collected
-	Kernel    []uint64 // kernel pcs, leaf first
-	SPWord    uint64   // the word at the user SP when sampled
-	Blocked   bool     // off-CPU: the thread blocked (not preempted)
-	Count     uint64   // samples or switch-ins
-	Nanos     uint64   // off-CPU time
+	User      []uint64          // user pcs, leaf first; nil when not collected
+	Kernel    []uint64          // kernel pcs, leaf first
+	SPWord    uint64            // the word at the user SP when sampled
+	Blocked   bool              // off-CPU: the thread blocked (not preempted)
+	Count     uint64            // samples or switch-ins
+	Nanos     uint64            // off-CPU time
+	Labels    map[string]string // the goroutine's pprof labels (each cut to 32 bytes, at most 4)
 }
 
 // Collect reads the counts and stacks the kernel aggregated.
@@ -304,6 +309,15 @@ func (s *Session) Collect() ([]Raw, error) {
 		stacks[id] = st
 		return st
 	}
+	labelSets := map[uint64]map[string]string{}
+	if s.maps.labels != nil {
+		var ptr uint64
+		var v [labValSize]byte
+		it := s.maps.labels.Iterate()
+		for it.Next(&ptr, &v) {
+			labelSets[ptr] = decodeLabels(v[:])
+		}
+	}
 	var out []Raw
 	var k key
 	it := s.maps.counts.Iterate()
@@ -311,17 +325,45 @@ func (s *Session) Collect() ([]Raw, error) {
 		var v [2]uint64
 		for it.Next(&k, &v) {
 			out = append(out, Raw{Tgid: k.Tgid, Tid: k.Tid, User: getStack(k.UStack), Kernel: getStack(k.KStack),
-				SPWord: k.SPWord, Blocked: k.State != 0, Nanos: v[0], Count: v[1]})
+				SPWord: k.SPWord, Blocked: k.State != 0, Nanos: v[0], Count: v[1], Labels: labelSets[k.Labels]})
 		}
 	} else {
 		var v uint64
 		for it.Next(&k, &v) {
 			out = append(out, Raw{Tgid: k.Tgid, Tid: k.Tid, User: getStack(k.UStack), Kernel: getStack(k.KStack),
-				SPWord: k.SPWord, Count: v})
+				SPWord: k.SPWord, Count: v, Labels: labelSets[k.Labels]})
 		}
 	}
 	if err := it.Err(); err != nil {
 		return out, fmt.Errorf("read profile counts: %w", err)
 	}
 	return out, nil
+}
+
+// decodeLabels decodes a label set value: a count, then pairs of
+// NUL-padded key and value.
+func decodeLabels(v []byte) map[string]string {
+	if len(v) < 8 {
+		return nil
+	}
+	n := int(binary.LittleEndian.Uint64(v))
+	if n > maxLabels {
+		n = maxLabels
+	}
+	out := map[string]string{}
+	for i := 0; i < n; i++ {
+		o := 8 + 2*labelBytes*i
+		if o+2*labelBytes > len(v) {
+			break
+		}
+		k := strings.TrimRight(string(v[o:o+labelBytes]), "\x00")
+		val := strings.TrimRight(string(v[o+labelBytes:o+2*labelBytes]), "\x00")
+		if k != "" {
+			out[k] = val
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }

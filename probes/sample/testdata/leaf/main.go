@@ -1,14 +1,17 @@
 // Command leaf burns CPU in a frameless Go leaf function called from two
 // callers, callerA doing three times the work of callerB. A frame-pointer
 // unwinder skips the caller of a frameless leaf, so a correct profile must
-// still show callerA:callerB near 3:1.
+// still show callerA:callerB near 3:1. With -labels the two run under pprof
+// labels job=heavy and job=light.
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 )
@@ -36,6 +39,7 @@ var sink int
 
 func main() {
 	rounds := flag.Int("rounds", 0, "do this many rounds of work, print \"cpu_ns wall_ns\" and exit (0: run for the duration argument, or forever)")
+	labels := flag.Bool("labels", false, "run callerA under pprof label job=heavy and callerB under job=light")
 	wait := flag.Bool("wait", false, "after \"ready\", wait for SIGUSR1 before working")
 	flag.Parse()
 	var d time.Duration
@@ -64,7 +68,15 @@ func main() {
 		fmt.Println(cpu, time.Since(start).Nanoseconds())
 		return
 	}
+	heavy := pprof.Labels("job", "heavy")
+	light := pprof.Labels("job", "light")
+	ctx := context.Background()
 	for d == 0 || time.Since(start) < d {
+		if *labels {
+			pprof.Do(ctx, heavy, func(context.Context) { sink += callerA() })
+			pprof.Do(ctx, light, func(context.Context) { sink += callerB() })
+			continue
+		}
 		sink += callerA() + callerB()
 	}
 }
