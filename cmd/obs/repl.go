@@ -310,15 +310,46 @@ func completer(h repl.Hello) readline.AutoCompleter {
 
 func interactiveRepl(ctx context.Context, c *repl.Client, o *output.IO) error {
 	h := c.Hello()
-	rl, err := readline.NewEx(&readline.Config{
+	cfg := &readline.Config{
 		Prompt:          fmt.Sprintf("%s(%d)> ", h.Name, h.PID),
 		HistoryFile:     historyFile(),
 		AutoComplete:    completer(h),
 		InterruptPrompt: "^C",
-		EOFPrompt:       "",
-		Stdout:          o.Out,
-		Stderr:          o.Err,
-	})
+		// Saved by hand, trimmed: completion leaves a trailing blank.
+		DisableAutoSaveHistory: true,
+		Stdout:                 o.Out,
+		Stderr:                 o.Err,
+	}
+	if in, ok := o.In.(*os.File); ok {
+		// The terminal is o.In, which need not be fd 0.
+		fd := int(in.Fd())
+		var saved *term.State
+		cfg.Stdin = readline.NewCancelableStdin(in)
+		cfg.FuncIsTerminal = func() bool { return term.IsTerminal(fd) }
+		cfg.FuncMakeRaw = func() error {
+			st, err := term.MakeRaw(fd)
+			if err == nil {
+				saved = st
+			}
+			return err
+		}
+		cfg.FuncExitRaw = func() error {
+			if saved == nil {
+				return nil
+			}
+			err := term.Restore(fd, saved)
+			saved = nil
+			return err
+		}
+		cfg.FuncGetWidth = func() int {
+			w, _, err := term.GetSize(fd)
+			if err != nil {
+				return 0
+			}
+			return w
+		}
+	}
+	rl, err := readline.NewEx(cfg)
 	if err != nil {
 		return output.Failf("start the prompt: %v", err)
 	}
@@ -332,6 +363,9 @@ func interactiveRepl(ctx context.Context, c *repl.Client, o *output.IO) error {
 		}
 		if err != nil { // io.EOF: Ctrl-D
 			return nil
+		}
+		if t := strings.TrimSpace(text); t != "" {
+			_ = rl.SaveHistory(t)
 		}
 		l, err := repl.ParseLine(text)
 		if err != nil {

@@ -4,15 +4,22 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/obs-toolkit/obs/internal/output"
+	"github.com/obs-toolkit/obs/internal/testenv"
 	"github.com/obs-toolkit/obs/repl"
 )
 
@@ -149,5 +156,132 @@ func TestPs(t *testing.T) {
 	code, out, _ = runObs(t, "ps", "--agents")
 	if code != 0 || !strings.HasPrefix(strings.TrimSpace(out), "PID") || !strings.Contains(out, "clitest") {
 		t.Fatalf("ps --agents: exit %d\n%s", code, out)
+	}
+}
+
+// openPTY returns the two ends of a new pseudo-terminal, 40x120.
+func openPTY(t *testing.T) (master, slave *os.File) {
+	t.Helper()
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		testenv.SkipOrFail(t, "no pseudo-terminals: "+err.Error())
+	}
+	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatal(err)
+	}
+	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := os.OpenFile("/dev/pts/"+strconv.Itoa(n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.IoctlSetWinsize(int(s.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 40, Col: 120}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close(); s.Close() })
+	return m, s
+}
+
+// screen collects what the program writes to the terminal.
+type screen struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (s *screen) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(p)
+}
+
+func (s *screen) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
+}
+
+// waitScreen waits until the screen, from offset on, contains want.
+func waitScreen(t *testing.T, s *screen, from int, want string) int {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		got := s.String()
+		if i := strings.Index(got[min(from, len(got)):], want); i >= 0 {
+			return from + i + len(want)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("screen never showed %q; it has:\n%q", want, got[min(from, len(got)):])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestReplInteractive(t *testing.T) {
+	xdg, err := os.MkdirTemp("", "obsc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(xdg)
+	t.Setenv("XDG_RUNTIME_DIR", xdg)
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	a, err := repl.Start(repl.Config{Name: "ttytest", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	a.Expose("stats", map[string]int{"hits": 5})
+	a.Command("wait", "waits for cancellation", func(ctx context.Context, _ []string, w io.Writer) error {
+		fmt.Fprintln(w, "waiting")
+		w.(interface{ Flush() error }).Flush()
+		<-ctx.Done()
+		return nil
+	})
+	master, slave := openPTY(t)
+	scr := &screen{}
+	go io.Copy(scr, master)
+	done := make(chan int, 1)
+	go func() {
+		g := &globals{io: &output.IO{In: slave, Out: slave, Err: slave}}
+		done <- run([]string{"repl", strconv.Itoa(os.Getpid())}, g)
+	}()
+	at := waitScreen(t, scr, 0, "ttytest("+strconv.Itoa(os.Getpid())+")> ")
+
+	// Tab completes a command name.
+	master.Write([]byte("upt\t"))
+	at = waitScreen(t, scr, at, "uptime")
+	master.Write([]byte("\r"))
+	at = waitScreen(t, scr, at, "ttytest pid ")
+
+	// ...and an exposed value's name after get.
+	master.Write([]byte("get st\t\r"))
+	at = waitScreen(t, scr, at, `"hits": 5`)
+
+	// Up arrow recalls the last line.
+	master.Write([]byte("\x1b[A\r"))
+	at = waitScreen(t, scr, at, `"hits": 5`)
+
+	// Ctrl-C (SIGINT to obs) cancels a running command; the prompt returns.
+	master.Write([]byte("wait\r"))
+	at = waitScreen(t, scr, at, "waiting")
+	syscall.Kill(os.Getpid(), syscall.SIGINT)
+	at = waitScreen(t, scr, at, "obs: wait: cancelled")
+	master.Write([]byte("eval stats.hits * 3\r"))
+	at = waitScreen(t, scr, at, "15")
+
+	// Ctrl-D leaves with status 0, and the history was kept.
+	master.Write([]byte{4})
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("exit %d\n%s", code, scr.String())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("Ctrl-D did not end the prompt:\n%q", scr.String()[at:])
+	}
+	hist, err := os.ReadFile(filepath.Join(os.Getenv("XDG_STATE_HOME"), "obs", "repl_history"))
+	if err != nil || !strings.Contains(string(hist), "get stats\n") || !strings.Contains(string(hist), "eval stats.hits * 3\n") {
+		t.Fatalf("history %q: %v", hist, err)
 	}
 }
