@@ -133,7 +133,7 @@ frame.
 
 --json fields: pid, kind, output, target_exited, stats {event, samples, lost,
 ustack_errors, kstack_errors (user-mode samples have no kernel stack),
-bpf_runs, bpf_run_ns, bpf_ns_per_run, duration_ns}, build {samples,
+start_lost, labels_lost, bpf_runs, bpf_run_ns, bpf_ns_per_run, duration_ns}, build {samples,
 leaf_fixed, no_user_stack}, cost {obs_cpu_ns, obs_cpu_share, target_cpu_ns,
 bpf_share, symbolize_ns}, unit, total, top [{function, flat, flat_pct, cum,
 cum_pct}], warnings.`

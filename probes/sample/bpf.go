@@ -24,7 +24,7 @@ import (
 const (
 	MaxDepth     = 127 // the kernel's default perf_event_max_stack
 	StackEntries = 8192
-	CountEntries = 16384
+	CountEntries = 65536
 	startEntries = 16384
 )
 
@@ -77,6 +77,7 @@ const (
 	ctrUStackErr        // user stack not collected (no frames or collision)
 	ctrKStackErr        // kernel stack not collected
 	ctrStartLost        // off-CPU: switch-out not recorded, start map full
+	ctrLabelLost        // label set not copied: label map full
 	nCounters
 )
 
@@ -326,8 +327,11 @@ func labelInsns(m *maps, gl *GoLabels, tag string) (asm.Instructions, error) {
 		asm.Add.Imm(asm.R3, labValOff),
 		asm.Mov.Imm(asm.R4, bpfNoExist),
 		asm.FnMapUpdateElem.Call(),
-		asm.Mov.Imm(asm.R0, 0).WithSymbol(done),
+		asm.JEq.Imm(asm.R0, 0, done),
+		asm.JEq.Imm(asm.R0, -eexist, done),
 	)
+	out = append(out, bump(m.stats, ctrLabelLost, tag+"_lab_lost")...)
+	out = append(out, asm.Mov.Imm(asm.R0, 0).WithSymbol(done))
 	return out, nil
 }
 

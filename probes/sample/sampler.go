@@ -242,9 +242,10 @@ type Stats struct {
 	UStackErrors uint64        `json:"ustack_errors"` // samples without a user stack (kernel threads, collisions)
 	KStackErrors uint64        `json:"kstack_errors"`
 	StartLost    uint64        `json:"start_lost,omitempty"`
-	BPFRuns      uint64        `json:"bpf_runs"`       // program runs, all processes (0 when stats are off)
-	BPFRunTime   time.Duration `json:"bpf_run_ns"`     // total program run time
-	BPFPerRun    time.Duration `json:"bpf_ns_per_run"` // mean run time per run
+	LabelsLost   uint64        `json:"labels_lost,omitempty"` // label sets not copied (map full)
+	BPFRuns      uint64        `json:"bpf_runs"`              // program runs, all processes (0 when stats are off)
+	BPFRunTime   time.Duration `json:"bpf_run_ns"`            // total program run time
+	BPFPerRun    time.Duration `json:"bpf_ns_per_run"`        // mean run time per run
 	Duration     time.Duration `json:"duration_ns"`
 }
 
@@ -262,8 +263,8 @@ func (s *Session) Stats() (Stats, error) {
 			return st, fmt.Errorf("read profile counters: %w", err)
 		}
 	}
-	st.Samples, st.Lost, st.UStackErrors, st.KStackErrors, st.StartLost =
-		vals[ctrSamples], vals[ctrLost], vals[ctrUStackErr], vals[ctrKStackErr], vals[ctrStartLost]
+	st.Samples, st.Lost, st.UStackErrors, st.KStackErrors, st.StartLost, st.LabelsLost =
+		vals[ctrSamples], vals[ctrLost], vals[ctrUStackErr], vals[ctrKStackErr], vals[ctrStartLost], vals[ctrLabelLost]
 	if ps, err := s.prog.Stats(); err == nil {
 		st.BPFRuns, st.BPFRunTime = ps.RunCount, ps.Runtime
 		if ps.RunCount > 0 {
