@@ -31,18 +31,11 @@ func goFixture(t *testing.T, toolchain string, flags ...string) string {
 	}
 	dir := fixtureDir(t)
 	out := filepath.Join(dir, "gofixture"+strings.NewReplacer(" ", "_", "=", "_", "/", "_").Replace(key))
-	args := append([]string{"build", "-o", out}, flags...)
-	args = append(args, "./testdata/gofixture")
-	cmd := exec.Command("go", args...)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if toolchain != "" {
-		cmd.Env = append(cmd.Env, "GOTOOLCHAIN="+toolchain)
-	}
-	if b, err := cmd.CombinedOutput(); err != nil {
+	if err := testenv.BuildGo("testdata/gofixture", out, toolchain, []string{"CGO_ENABLED=0"}, flags...); err != nil {
 		if toolchain != "" {
-			testenv.SkipOrFail(t, "cannot build fixture with "+toolchain+": "+strings.TrimSpace(string(b)))
+			testenv.SkipOrFail(t, "cannot build fixture with "+toolchain+": "+err.Error())
 		}
-		t.Fatalf("build fixture: %v\n%s", err, b)
+		t.Fatalf("build fixture: %v", err)
 	}
 	builtFix[key] = out
 	return out
