@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -21,9 +20,12 @@ import (
 
 // TraceOptions tune a trace.
 type TraceOptions struct {
-	Ret      bool // also report returns (Go: at every RET; C: uretprobe)
-	StrSize  int  // bytes copied per string or slice (default 64, at most 256)
-	RingSize int  // ring buffer bytes (default 1 MiB)
+	Ret bool // also report returns (Go: at every RET; C: uretprobe)
+	// Strings names USDT arguments ("arg0") to copy as C strings (a
+	// char * such as python:audit's event name).
+	Strings  []string
+	StrSize  int // bytes copied per string or slice (default 64, at most 256)
+	RingSize int // ring buffer bytes (default 1 MiB)
 }
 
 // Value is one decoded argument or result.
@@ -31,6 +33,9 @@ type Value struct {
 	Name  string `json:"name"`
 	Type  string `json:"type,omitempty"`
 	Value string `json:"value"`
+	// Raw is the value for filters: int, bool or string (nil when the
+	// value could not be read).
+	Raw any `json:"-"`
 }
 
 // Event is one probe hit.
@@ -115,14 +120,14 @@ func Trace(t *Target, probes []Probe, o TraceOptions) (*Tracer, error) {
 			return fail(usagef("%s: syscall probes work with count (or obs probe syscalls)", p.Name))
 		case KindUSDT:
 			for _, u := range p.USDT {
-				plan := usdtPlan(u, o.StrSize)
+				plan := usdtPlan(u, o.StrSize, o.Strings)
 				if err := attach(i, Uprobe{Path: p.Path, Offset: u.Offset, RefCtr: u.SemOff, PID: t.PID, Cookie: cookie}, plan,
 					AttachedSite{Probe: i, Offset: u.Offset, Inst: "nop", Cost: "emulated", Kind: "usdt"}); err != nil {
 					return fail(err)
 				}
 			}
 			// All sites of one probe share the first site's argument shapes.
-			tr.plans[uint32(cookie)] = usdtPlan(p.USDT[0], o.StrSize)
+			tr.plans[uint32(cookie)] = usdtPlan(p.USDT[0], o.StrSize, o.Strings)
 			continue
 		}
 		ps, perr := t.Params(p)
@@ -221,8 +226,17 @@ func regIndex(regs []string, r string) int {
 }
 
 // usdtPlan reads each argument as its spec says.
-func usdtPlan(u usdt.Probe, capSize int) tracePlan {
-	plan := tracePlan{capSize: capSize, goidOff: -1}
+func usdtPlan(u usdt.Probe, capSize int, strs []string) (plan tracePlan) {
+	plan = tracePlan{capSize: capSize, goidOff: -1}
+	defer func() {
+		for _, name := range strs {
+			var i int
+			if _, err := fmt.Sscanf(name, "arg%d", &i); err != nil || i < 0 || i >= len(u.Args) || i >= nWords || len(plan.captures) == maxCaptures {
+				continue
+			}
+			plan.captures = append(plan.captures, capture{ptrWord: i, lenWord: -1})
+		}
+	}()
 	for i, a := range u.Args {
 		if i == nWords {
 			break
@@ -312,9 +326,9 @@ func (tr *Tracer) decode(b []byte) (Event, bool) {
 	p := tr.Probes[idx]
 	switch {
 	case p.Kind == KindUSDT:
-		ev.Args = usdtValues(p.USDT[0], words)
+		ev.Args = usdtValues(p.USDT[0], words, plan.captures, caps, plan.capSize)
 	case ev.Ret && !p.IsGo:
-		ev.Args = []Value{{Name: "ret", Value: fmt.Sprintf("%d", int64(words[0]))}}
+		ev.Args = []Value{{Name: "ret", Value: fmt.Sprintf("%d", int64(words[0])), Raw: int(int64(words[0]))}}
 	default:
 		ps := tr.params[idx]
 		if ev.Ret {
@@ -335,11 +349,25 @@ func (tr *Tracer) decode(b []byte) (Event, bool) {
 	return ev, true
 }
 
-func usdtValues(u usdt.Probe, words [nWords]uint64) []Value {
+func usdtValues(u usdt.Probe, words [nWords]uint64, cs []capture, caps [][]byte, capSize int) []Value {
 	var out []Value
 	for i, a := range u.Args {
 		if i == nWords {
 			break
+		}
+		if j := captureOf(cs, i); j >= 0 && j < len(caps) {
+			v := Value{Name: fmt.Sprintf("arg%d", i), Type: "char*"}
+			if words[i] == 0 {
+				v.Value = "NULL"
+			} else {
+				str := strings.TrimRight(string(caps[j]), "\x00")
+				v.Value, v.Raw = strconv.Quote(str), str
+				if len(caps[j]) >= capSize {
+					v.Value += "..."
+				}
+			}
+			out = append(out, v)
+			continue
 		}
 		v := words[i]
 		switch a.Kind {
@@ -352,13 +380,32 @@ func usdtValues(u usdt.Probe, words [nWords]uint64) []Value {
 			v &= 1<<(8*a.Size) - 1
 		}
 		s := strconv.FormatUint(v, 10)
+		var raw any = rawUint(v)
 		if a.Signed {
 			shift := uint(64 - 8*a.Size)
-			s = strconv.FormatInt(int64(v<<shift)>>shift, 10)
+			x := int64(v<<shift) >> shift
+			s, raw = strconv.FormatInt(x, 10), int(x)
 		}
-		out = append(out, Value{Name: fmt.Sprintf("arg%d", i), Type: a.TypeName(), Value: s})
+		out = append(out, Value{Name: fmt.Sprintf("arg%d", i), Type: a.TypeName(), Value: s, Raw: raw})
 	}
 	return out
+}
+
+func captureOf(cs []capture, word int) int {
+	for j, c := range cs {
+		if c.ptrWord == word && c.lenWord < 0 {
+			return j
+		}
+	}
+	return -1
+}
+
+// rawUint gives an unsigned value to filters as an int when it fits.
+func rawUint(v uint64) any {
+	if v <= 1<<63-1 {
+		return int(v)
+	}
+	return float64(v)
 }
 
 func funcValues(isGo bool, ps []goabi.Param, words [nWords]uint64, caps [][]byte, capSize int) []Value {
@@ -383,17 +430,18 @@ func funcValues(isGo bool, ps []goabi.Param, words [nWords]uint64, caps [][]byte
 				shift := uint(64 - 8*p.Size)
 				x = uint64(int64(x<<shift) >> shift)
 			}
-			v.Value = strconv.FormatInt(int64(x), 10)
+			v.Value, v.Raw = strconv.FormatInt(int64(x), 10), int(int64(x))
 		case goabi.KUint:
 			x := word(p.Regs[0])
 			if p.Size > 0 && p.Size < 8 {
 				x &= 1<<(8*p.Size) - 1
 			}
-			v.Value = strconv.FormatUint(x, 10)
+			v.Value, v.Raw = strconv.FormatUint(x, 10), rawUint(x)
 		case goabi.KBool:
-			v.Value = strconv.FormatBool(word(p.Regs[0])&0xff != 0)
+			b := word(p.Regs[0])&0xff != 0
+			v.Value, v.Raw = strconv.FormatBool(b), b
 		case goabi.KPtr:
-			v.Value = fmt.Sprintf("%#x", word(p.Regs[0]))
+			v.Value, v.Raw = fmt.Sprintf("%#x", word(p.Regs[0])), rawUint(word(p.Regs[0]))
 		case goabi.KString:
 			n := word(p.Regs[1])
 			var data []byte
@@ -401,7 +449,7 @@ func funcValues(isGo bool, ps []goabi.Param, words [nWords]uint64, caps [][]byte
 				data = caps[c]
 			}
 			c++
-			v.Value = strconv.Quote(string(data))
+			v.Value, v.Raw = strconv.Quote(string(data)), string(data)
 			if n > uint64(len(data)) {
 				v.Value += fmt.Sprintf("...(%d bytes)", n)
 			}
@@ -423,7 +471,7 @@ func funcValues(isGo bool, ps []goabi.Param, words [nWords]uint64, caps [][]byte
 				v.Value = "NULL"
 			} else {
 				s := strings.TrimRight(string(data), "\x00")
-				v.Value = strconv.Quote(s)
+				v.Value, v.Raw = strconv.Quote(s), s
 				if len(data) >= capSize {
 					v.Value += "..."
 				}
@@ -479,5 +527,3 @@ func sliceValue(p goabi.Param, data []byte, n, cp uint64) string {
 
 // Close detaches every probe and ends Next.
 func (tr *Tracer) Close() error { return tr.sess.Close() }
-
-var _ = math.MaxInt

@@ -6,7 +6,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/obs-toolkit/obs/internal/testenv"
 )
@@ -134,6 +136,70 @@ func TestUSDTSemaphoreOff(t *testing.T) {
 	p.goAhead()
 	if done := p.expect("done"); done != "done 0" {
 		t.Fatalf("fixture says %q without a probe attached", done)
+	}
+	p.finish()
+}
+
+const auditScript = `
+import sys
+print("ready", flush=True)
+sys.stdin.readline()
+for i in range(25):
+    sys.audit("obs.test", i)
+    sys.audit("obs.other", i)
+print("done", flush=True)
+sys.stdin.read()
+`
+
+// TestUSDTPythonAuditStrings copies python:audit's event name (a char *)
+// in the probe and filters on it: exactly the 25 "obs.test" events.
+func TestUSDTPythonAuditStrings(t *testing.T) {
+	testenv.RequireRoot(t)
+	py := pythonCopy(t)
+	p := startFixture(t, py, "-c", auditScript)
+	tg, err := ProcessTarget(p.pid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := tg.ResolveAll([]string{"usdt:python:audit"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := Trace(tg, ps, TraceOptions{Strings: []string{"arg0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	flt, err := CompileFilter(`arg0 == "obs.test"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var matched atomic.Int64
+	readerDone := make(chan struct{})
+	go func() {
+		defer close(readerDone)
+		for {
+			ev, err := tr.Next()
+			if err != nil {
+				return
+			}
+			if flt.Match(ps[0].Name, ev) {
+				matched.Add(1)
+			}
+		}
+	}()
+	p.goAhead()
+	p.expect("done")
+	// Wait for the ring buffer to drain, then a little more for extras.
+	deadline := time.Now().Add(30 * time.Second)
+	for matched.Load() < 25 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond)
+	tr.Close()
+	<-readerDone
+	if n := matched.Load(); n != 25 {
+		t.Errorf("%d obs.test audit events, want 25 (seen %d, lost %d)", n, tr.Seen(), tr.Lost())
 	}
 	p.finish()
 }

@@ -508,6 +508,8 @@ func newProbeTraceCmd(g *globals) *cobra.Command {
 	var n int
 	var ret bool
 	var strSize int
+	var filter string
+	var strs []string
 	c := &cobra.Command{
 		Use:   "trace (-p PID | --exe PATH | -c CMD) SPEC... [-n N]",
 		Short: "One line per hit with decoded arguments (and --ret return values)",
@@ -519,12 +521,25 @@ probe); C arguments by the System V ABI; USDT arguments by their note's specs.
 uretprobe) and by a uretprobe for C. Events the ring buffer had no room for
 are counted and reported as lost.
 
+--filter EXPR shows only events for which EXPR is true (evaluated in obs on
+each event; every hit still costs its probe). Names: each argument by name
+and as arg.NAME (USDT: arg0..arg8), pid, tid, goid, probe, ret. Example:
+--filter 'arg.n > 5 && name startsWith "hello"'. --str arg0,... copies those
+USDT arguments as C strings (e.g. python:audit's event name).
+
 --json: one JSON object per line: time (RFC 3339, ns), pid, tid, goid,
 probe, ret, args: [{name, type, value}].`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, specs []string) error {
 			if n < 0 {
 				return output.Usagef("-n must be >= 0")
+			}
+			var flt *probes.Filter
+			if filter != "" {
+				var err error
+				if flt, err = probes.CompileFilter(filter); err != nil {
+					return cliErr(err)
+				}
 			}
 			r, err := f.target()
 			if err != nil {
@@ -535,7 +550,7 @@ probe, ret, args: [{name, type, value}].`,
 			if err != nil {
 				return cliErr(err)
 			}
-			tr, err := probes.Trace(r.t, ps, probes.TraceOptions{Ret: ret, StrSize: strSize})
+			tr, err := probes.Trace(r.t, ps, probes.TraceOptions{Ret: ret, StrSize: strSize, Strings: strs})
 			if err != nil {
 				return cliErr(err)
 			}
@@ -561,6 +576,9 @@ probe, ret, args: [{name, type, value}].`,
 					if err != nil {
 						return
 					}
+					if !flt.Match(ps[ev.Probe].Name, ev) {
+						continue
+					}
 					printEvent(io, f.asJSON, ps[ev.Probe], ev)
 					seen++
 					if n > 0 && seen >= n {
@@ -581,6 +599,8 @@ probe, ret, args: [{name, type, value}].`,
 	c.Flags().IntVarP(&n, "count", "n", 0, "stop after N events (0: no limit)")
 	c.Flags().BoolVar(&ret, "ret", false, "also print return values")
 	c.Flags().IntVar(&strSize, "strsize", 64, "bytes copied per string or slice (at most 256)")
+	c.Flags().StringVar(&filter, "filter", "", "show only events for which this expression is true")
+	c.Flags().StringSliceVar(&strs, "str", nil, "USDT arguments to copy as C strings (arg0,arg1,...)")
 	c.Flags().Lookup("max-rate").DefValue = "10000"
 	c.Flags().Set("max-rate", "10000")
 	return c
