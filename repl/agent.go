@@ -130,6 +130,18 @@ func Start(cfg Config) (*Agent, error) {
 		a.log.Debug("repl: removed stale sockets", "dir", cfg.Dir, "count", n)
 	}
 	a.path = filepath.Join(cfg.Dir, socketName(os.Getpid()))
+	if _, dup := liveSockets.LoadOrStore(a.path, a); dup {
+		return nil, fmt.Errorf("repl: an agent of this process already listens on %s", a.path)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			liveSockets.Delete(a.path)
+		}
+	}()
+	// A socket file with this process's pid is a leftover of an earlier
+	// process that had the same pid.
+	_ = os.Remove(a.path)
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: a.path, Net: "unix"})
 	if err != nil {
 		return nil, fmt.Errorf("repl: listen on %s: %w", a.path, err)
@@ -160,8 +172,12 @@ func Start(cfg Config) (*Agent, error) {
 	}
 	a.wg.Add(1)
 	go a.acceptLoop(ln, false)
+	ok = true
 	return a, nil
 }
+
+// liveSockets holds the socket paths of this process's open agents.
+var liveSockets sync.Map
 
 // Socket is the path of the agent's unix socket.
 func (a *Agent) Socket() string { return a.path }
@@ -191,6 +207,7 @@ func (a *Agent) Close() error {
 			a.tcp.Close()
 		}
 		_ = os.Remove(a.path)
+		liveSockets.Delete(a.path)
 		a.mu.Lock()
 		for c := range a.conns {
 			c.Close()

@@ -363,6 +363,15 @@ func TestSocketFilesAndStaleCleanup(t *testing.T) {
 	}
 	a.Close() // twice is fine
 
+	// One agent per socket: a second Start on the same directory in this
+	// process is refused while the first is open, and leaves it working.
+	first, _ := startAgent(t, Config{Dir: dir})
+	if _, err := Start(Config{Dir: dir}); err == nil || !strings.Contains(err.Error(), "already listens") {
+		t.Fatalf("second agent on %s: %v", dir, err)
+	}
+	must(t, dial(t, first), "uptime")
+	first.Close()
+
 	// A directory with wider permissions is tightened.
 	os.Chmod(dir, 0o755)
 	b, _ := startAgent(t, Config{Dir: dir})

@@ -83,7 +83,7 @@ func cleanStale(dir string) int {
 		if !ok || e.Type()&os.ModeSocket == 0 {
 			continue
 		}
-		if pid == os.Getpid() || !alive(pid) {
+		if !alive(pid) {
 			if os.Remove(filepath.Join(dir, e.Name())) == nil {
 				n++
 			}
