@@ -222,25 +222,26 @@ func TestDifferential(t *testing.T) {
 			t.Errorf("bunyan %v: output differs\n%s", c.args, firstDiff(got, want))
 		}
 	}
-	// Several files merged in time order.
+	// Several files merged in time order, with lines that are not records
+	// (bunyan writes those as its reads complete) and a last file ending
+	// without a newline.
 	r2 := rand.New(rand.NewSource(4))
-	var b1, b2 bytes.Buffer
-	for _, line := range bytes.SplitAfter(genCorpus(r2, 600), []byte("\n")) {
-		if !bytes.HasPrefix(line, []byte(`{"`)) || !bytes.Contains(line, []byte(`"v":0`)) {
-			continue // bunyan interleaves non-records by read timing
-		}
-		if r2.Intn(2) == 0 {
-			b1.Write(line)
-		} else {
-			b2.Write(line)
-		}
+	var parts [3]bytes.Buffer
+	for _, line := range bytes.SplitAfter(genCorpus(r2, 3000), []byte("\n")) {
+		parts[r2.Intn(3)].Write(line)
 	}
-	p1, p2 := filepath.Join(dir, "m1.log"), filepath.Join(dir, "m2.log")
-	os.WriteFile(p1, b1.Bytes(), 0o644)
-	os.WriteFile(p2, b2.Bytes(), 0o644)
-	want, _ := runBunyan(t, bin, p1, p2)
-	got := render(t, &Options{JSONIndent: 2, Loc: loc}, p1, p2)
-	if !bytes.Equal(got, want) {
-		t.Errorf("merge: output differs\n%s", firstDiff(got, want))
+	parts[2].WriteString("tail without newline")
+	var paths []string
+	for i := range parts {
+		p := filepath.Join(dir, fmt.Sprintf("m%d.log", i))
+		os.WriteFile(p, parts[i].Bytes(), 0o644)
+		paths = append(paths, p)
+	}
+	for _, ps := range [][]string{paths, {paths[2], paths[0]}, {paths[1], paths[2], paths[0]}} {
+		want, _ := runBunyan(t, bin, ps...)
+		got := render(t, &Options{JSONIndent: 2, Loc: loc}, ps...)
+		if !bytes.Equal(got, want) {
+			t.Errorf("merge %v: output differs\n%s", ps, firstDiff(got, want))
+		}
 	}
 }

@@ -43,7 +43,7 @@ func openInput(t testing.TB, path string) Input {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.Close() })
-	in := Input{Name: path, R: f, Chunked64K: true}
+	in := Input{Name: path, R: f, Chunked64K: true, File: true}
 	if strings.HasSuffix(path, ".gz") {
 		zr, err := gzip.NewReader(f)
 		if err != nil {

@@ -20,6 +20,10 @@ type Input struct {
 	// Chunked64K reproduces node's 64 KiB file reads: a \r\n whose \n
 	// starts a 64 KiB block keeps its \r, as bunyan reading a file does.
 	Chunked64K bool
+	// File marks a file (plain or .gz) rather than stdin: bunyan never
+	// flushes its UTF-8 decoder at the end of a file, so an incomplete
+	// sequence ending the file is dropped.
+	File bool
 }
 
 // Stats counts what a run saw.
@@ -114,9 +118,10 @@ func (p *Processor) renderChunk(r *renderer, c *chunk, chunked bool) {
 	c.out = c.out[:0]
 	c.stats = Stats{}
 	var fixBuf []byte
+	valid := utf8.Valid(c.data)
 	lineSplit(c.data, c.off, chunked, func(line []byte) {
 		c.stats.Lines++
-		if !utf8.Valid(line) {
+		if !valid && !utf8.Valid(line) {
 			fixBuf = repairUTF8(fixBuf[:0], line)
 			line = fixBuf
 		}
@@ -157,7 +162,7 @@ func (p *Processor) count(r *renderer, s *Stats) {
 
 // readChunks reads in into chunks cut after a newline and sends them, in
 // order, to both channels.
-func readChunks(ctx context.Context, in io.Reader, work, order chan<- *chunk) error {
+func readChunks(ctx context.Context, in io.Reader, file bool, work, order chan<- *chunk) error {
 	defer close(work)
 	defer close(order)
 	var carry []byte
@@ -189,6 +194,9 @@ func readChunks(ctx context.Context, in io.Reader, work, order chan<- *chunk) er
 			}
 		}
 		carry = carry[:0]
+		if eof && file && (len(c.data) == 0 || c.data[len(c.data)-1] != '\n') {
+			c.data = trimIncompleteTail(c.data)
+		}
 		if !eof {
 			i := bytes.LastIndexByte(c.data, '\n')
 			carry = append(carry, c.data[i+1:]...)
@@ -246,7 +254,7 @@ func (p *Processor) runOne(w io.Writer, in Input, st *Stats) (readErr, err error
 		}()
 	}
 	rerr := make(chan error, 1)
-	go func() { rerr <- readChunks(ctx, in.R, work, order) }()
+	go func() { rerr <- readChunks(ctx, in.R, in.File, work, order) }()
 	for c := range order {
 		<-c.done
 		if err == nil && len(c.out) > 0 {
@@ -268,76 +276,73 @@ func (p *Processor) runOne(w io.Writer, in Input, st *Stats) (readErr, err error
 	return readErr, err
 }
 
-type item struct {
-	t      float64
-	record bool
-	out    []byte
+// trimIncompleteTail drops an incomplete UTF-8 sequence ending data: node's
+// StringDecoder holds such bytes back for the next chunk, and bunyan never
+// flushes it at the end of a file, so they are lost.
+func trimIncompleteTail(data []byte) []byte {
+	for k := 1; k <= 3 && k <= len(data); k++ {
+		c := data[len(data)-k]
+		if c&0xc0 == 0x80 {
+			continue // continuation byte: look further back
+		}
+		need := 0
+		switch {
+		case c>>5 == 0x06:
+			need = 2
+		case c>>4 == 0x0e:
+			need = 3
+		case c>>3 == 0x1e:
+			need = 4
+		}
+		if need > k {
+			return data[:len(data)-k]
+		}
+		return data
+	}
+	return data
 }
 
-// runMerge reads every input in its own goroutine and emits records in
-// time order: at each step, with a candidate from every input that is not
-// finished, the earliest (the first input on ties or unparseable times),
-// as bunyan's emitNextRecord picks. Lines that are not records are
-// written as soon as they are next in their input.
+// mergeSrc is one input of a merge, read the way bunyan's processFile
+// reads it.
+type mergeSrc struct {
+	in       Input
+	r        *renderer
+	buf      []byte
+	off      int64
+	leftover []byte
+	queue    []item
+	done     bool // bunyan's streams[file].done
+	eof      bool // the last read came up short
+	paused   bool // node's stream.pause(): no data or end until resumed
+	ended    bool
+	err      error
+	st       Stats
+	fixBuf   []byte
+}
+
+type item struct {
+	t   float64
+	out []byte
+}
+
+// runMerge emits records of several inputs in time order, simulating
+// bunyan's event loop: the inputs are read in turn, 64 KiB at a time (node's
+// file reads, completing in the order issued); each line is handled as it is
+// read (a line that is not a record is written at once, a record is queued);
+// after each queued record, and when an input ends, the earliest queued
+// record is written for as long as every input that has not ended has one
+// queued (bunyan's emitNextRecord: the first input wins ties and
+// unparseable times); an input with records waiting is paused (no data, no
+// end) until emitNextRecord resumes it, as node does, even where that
+// loses bunyan's last records. The result is bunyan's for plain files read from the
+// page cache; for .gz inputs, whose data node produces later, lines that
+// are not records may come out elsewhere than in bunyan.
 func (p *Processor) runMerge(w io.Writer, inputs []Input) (st Stats, errs []error, err error) {
-	type src struct {
-		ch   chan item
-		head *item
-		done bool
-		err  error
-		st   Stats
-	}
-	srcs := make([]*src, len(inputs))
-	stop := make(chan struct{})
-	defer close(stop)
-	var wg sync.WaitGroup
+	srcs := make([]*mergeSrc, len(inputs))
 	for i, in := range inputs {
-		s := &src{ch: make(chan item, 256)}
-		srcs[i] = s
-		wg.Add(1)
-		go func(in Input, s *src) {
-			defer wg.Done()
-			defer close(s.ch)
-			r := newRenderer(p.Opts)
-			r.needTime = true
-			var fixBuf []byte
-			s.err = readLines(in.R, in.Chunked64K, func(line []byte) bool {
-				s.st.Lines++
-				s.st.Bytes += int64(len(line)) + 1
-				if !utf8.Valid(line) {
-					fixBuf = repairUTF8(fixBuf[:0], line)
-					line = fixBuf
-				}
-				out, shown := r.Line(nil, line)
-				if r.isRecord {
-					s.st.Records++
-				} else {
-					s.st.Other++
-				}
-				if p.CountOnly {
-					out = nil
-				}
-				if shown {
-					s.st.Shown++
-					if p.CountOnly {
-						p.count(r, &s.st)
-					}
-				}
-				if !shown && !(!r.isRecord && len(out) > 0) {
-					return true
-				}
-				it := item{record: r.isRecord, out: out}
-				if it.record {
-					it.t = r.lastTime
-				}
-				select {
-				case s.ch <- it:
-					return true
-				case <-stop:
-					return false
-				}
-			})
-		}(in, s)
+		r := newRenderer(p.Opts)
+		r.needTime = true
+		srcs[i] = &mergeSrc{in: in, r: r, buf: make([]byte, 65536)}
 	}
 	write := func(b []byte) {
 		if err == nil && len(b) > 0 {
@@ -346,50 +351,113 @@ func (p *Processor) runMerge(w io.Writer, inputs []Input) (st Stats, errs []erro
 			}
 		}
 	}
-	for {
-		// Fill heads, writing non-records straight away.
+	// pauseResume is the end of emitNextRecord when it cannot go on: it
+	// pauses inputs that have records waiting and resumes the others.
+	pauseResume := func() {
 		for _, s := range srcs {
-			for !s.done && s.head == nil {
-				it, ok := <-s.ch
-				if !ok {
-					s.done = true
-					break
-				}
-				if !it.record {
-					write(it.out)
-					continue
-				}
-				s.head = &it
-			}
-		}
-		var min *src
-		for _, s := range srcs {
-			if s.head == nil {
+			if s.done {
 				continue
 			}
-			if min == nil || min.head.t > s.head.t {
-				min = s
+			if len(s.queue) > 0 {
+				s.paused = true
+			} else {
+				s.paused = false
 			}
 		}
-		if min == nil {
-			break
-		}
-		write(min.head.out)
-		min.head = nil
-		if err != nil {
-			break
-		}
 	}
-	if err != nil {
-		// Drain so the readers finish.
-		go func() {
+	emitNext := func() {
+		for {
+			var min *mergeSrc
+			ready := true
 			for _, s := range srcs {
-				for range s.ch {
+				if !s.done && len(s.queue) == 0 {
+					ready = false
+					break
+				}
+				if len(s.queue) > 0 && (min == nil || min.queue[0].t > s.queue[0].t) {
+					min = s
 				}
 			}
-		}()
+			if !ready || min == nil {
+				pauseResume()
+				return
+			}
+			write(min.queue[0].out)
+			min.queue[0] = item{}
+			min.queue = min.queue[1:]
+		}
 	}
-	wg.Wait()
+	handle := func(s *mergeSrc, line []byte) {
+		s.st.Lines++
+		s.st.Bytes += int64(len(line)) + 1
+		if !utf8.Valid(line) {
+			s.fixBuf = repairUTF8(s.fixBuf[:0], line)
+			line = s.fixBuf
+		}
+		out, shown := s.r.Line(nil, line)
+		if s.r.isRecord {
+			s.st.Records++
+		} else {
+			s.st.Other++
+		}
+		if p.CountOnly {
+			if shown {
+				s.st.Shown++
+				p.count(s.r, &s.st)
+			}
+			return
+		}
+		if !s.r.isRecord {
+			write(out)
+			return
+		}
+		if shown {
+			s.st.Shown++
+			s.queue = append(s.queue, item{t: s.r.lastTime, out: out})
+			emitNext()
+		}
+	}
+	for live := len(srcs); live > 0 && err == nil; {
+		progress := false
+		for _, s := range srcs {
+			if s.ended || s.paused || err != nil {
+				continue
+			}
+			progress = true
+			if !s.eof {
+				n, rerr := io.ReadFull(s.in.R, s.buf)
+				if n > 0 {
+					p.mergeData(s, s.buf[:n], handle)
+				}
+				if rerr == nil {
+					continue
+				}
+				if rerr != io.EOF && rerr != io.ErrUnexpectedEOF {
+					s.err = rerr
+				}
+				s.eof = true
+				if n > 0 {
+					continue // node's next read returns nothing and ends it
+				}
+			}
+			s.ended, s.done = true, true
+			live--
+			if s.in.File {
+				s.leftover = trimIncompleteTail(s.leftover)
+			}
+			if len(s.leftover) > 0 {
+				handle(s, s.leftover)
+				s.leftover = nil
+			} else {
+				emitNext()
+			}
+		}
+		if !progress {
+			// Every input left is paused with records queued and nothing
+			// will resume it: bunyan exits here without writing them.
+			break
+		}
+	}
 	for i, s := range srcs {
 		st.add(&s.st)
 		if s.err != nil {
@@ -397,6 +465,34 @@ func (p *Processor) runMerge(w io.Writer, inputs []Input) (st Stats, errs []erro
 		}
 	}
 	return st, errs, err
+}
+
+// mergeData splits one 64 KiB read into lines as bunyan does: a \r\n
+// counts only within the read, the part after the last \n waits for the
+// next read.
+func (p *Processor) mergeData(s *mergeSrc, data []byte, handle func(*mergeSrc, []byte)) {
+	first := true
+	for {
+		i := bytes.IndexByte(data, '\n')
+		if i < 0 {
+			s.leftover = append(s.leftover, data...)
+			return
+		}
+		seg := data[:i]
+		if len(seg) > 0 && seg[len(seg)-1] == '\r' {
+			seg = seg[:len(seg)-1]
+		}
+		if first && len(s.leftover) > 0 {
+			s.leftover = append(s.leftover, seg...)
+			line := s.leftover
+			s.leftover = nil
+			handle(s, line)
+		} else {
+			handle(s, seg)
+		}
+		first = false
+		data = data[i+1:]
+	}
 }
 
 // InputError is a failure reading one input.
@@ -407,41 +503,6 @@ type InputError struct {
 
 func (e *InputError) Error() string { return e.Name + ": " + e.Err.Error() }
 func (e *InputError) Unwrap() error { return e.Err }
-
-// readLines calls fn for every line of r (terminator removed, as
-// lineSplit does); fn returns false to stop.
-func readLines(r io.Reader, chunked bool, fn func([]byte) bool) error {
-	buf := make([]byte, 0, 256<<10)
-	var off int64
-	stopped := false
-	for !stopped {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		last := bytes.LastIndexByte(buf, '\n')
-		if err == io.EOF {
-			last = len(buf) - 1
-		}
-		if last >= 0 {
-			lineSplit(buf[:last+1], off, chunked, func(line []byte) {
-				if !stopped && !fn(line) {
-					stopped = true
-				}
-			})
-			off += int64(last + 1)
-			buf = append(buf[:0], buf[last+1:]...)
-		}
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
 
 // Follow renders path as it grows, like tail -F: from the start, then
 // every poll interval; when the file is replaced (rotation: another inode

@@ -213,13 +213,12 @@ func envSet(k string) bool { return os.Getenv(k) != "" }
 
 func runLogs(c *cobra.Command, g *globals, o *logsOpts, args []string) error {
 	io_ := g.IO()
+	// A reader that goes away (obs logs x | head) ends the run quietly with
+	// status 0, as in bunyan: take EPIPE as an error, not a signal.
+	signal.Ignore(syscall.SIGPIPE)
 	opts := &logfmt.Options{JSONIndent: 2}
 	// The last of -o/-j/-0 wins, as in bunyan.
 	mode := logfmt.ModeLong
-	type modeArg struct {
-		pos  int
-		mode func() error
-	}
 	if c.Flags().Changed("output") {
 		m, err := parseMode(o.output, &opts.JSONIndent)
 		if err != nil {
@@ -349,7 +348,7 @@ func runLogs(c *cobra.Command, g *globals, o *logsOpts, args []string) error {
 			continue
 		}
 		closers = append(closers, f)
-		in := logfmt.Input{Name: name, R: f, Chunked64K: true}
+		in := logfmt.Input{Name: name, R: f, Chunked64K: true, File: true}
 		if strings.HasSuffix(name, ".gz") {
 			zr, err := gzip.NewReader(f)
 			if err != nil {

@@ -39,4 +39,8 @@ done
 # merging several files in time order
 "$BUNYAN" corpus/log1.log corpus/log2.log > golden/merge-log1-log2.long
 "$BUNYAN" corpus/log2.log corpus/log1.log > golden/merge-log2-log1.long
+# with lines that are not records, which bunyan writes as it reads them
+"$BUNYAN" corpus/all.log corpus/bogus.log corpus/simple.log > golden/merge-all-bogus-simple.long
+"$BUNYAN" corpus/withreq.log corpus/all.log corpus/log1.log > golden/merge-withreq-all-log1.long
+"$BUNYAN" -o short corpus/log1.log corpus/all.log > golden/merge-log1-all.short
 du -sh golden
