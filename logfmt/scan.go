@@ -142,6 +142,27 @@ func special(w uint64) bool {
 	return ((q-lo7)&^q|(s-lo7)&^s|(w-ctl)&^w)&hi7 != 0
 }
 
+// skipStringEsc is skipString that also reports whether the string holds
+// an escape.
+func skipStringEsc(b []byte, i int) (int, bool) {
+	j := i + 1
+	for j+8 <= len(b) && !special(binary.LittleEndian.Uint64(b[j:])) {
+		j += 8
+	}
+	for j < len(b) {
+		c := b[j]
+		if c == '"' {
+			return j + 1, false
+		}
+		if c == '\\' || c < 0x20 {
+			break
+		}
+		j++
+	}
+	e := skipString(b, i)
+	return e, e >= 0
+}
+
 func skipString(b []byte, i int) int {
 	i++
 	for i+8 <= len(b) && !special(binary.LittleEndian.Uint64(b[i:])) {
@@ -302,12 +323,12 @@ func parseObject(raw []byte, dst []member, ar *arena, check bool) ([]member, boo
 		if check && (i >= len(raw) || raw[i] != '"') {
 			return dst, false
 		}
-		ke := skipString(raw, i)
+		ke, esc := skipStringEsc(raw, i)
 		if ke < 0 {
 			return dst, false
 		}
 		key := raw[ks+1 : ke-1]
-		if bytes.IndexByte(key, '\\') >= 0 {
+		if esc {
 			s := ar.alloc(len(key))
 			s = decodeJSONString(s, raw[ks:ke], true)
 			key = ar.commit(s)
