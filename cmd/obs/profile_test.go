@@ -2,17 +2,21 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/pprof/profile"
 
+	"github.com/obs-toolkit/obs/internal/output"
 	"github.com/obs-toolkit/obs/internal/testenv"
 )
 
@@ -155,5 +159,51 @@ func TestProfileAgent(t *testing.T) {
 		if _, err := os.Stat(file); err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+// TestProfileInterrupt sends SIGINT while `obs profile cpu -d 0` runs, as
+// Ctrl-C does: it must stop, write the profile and exit 0.
+func TestProfileInterrupt(t *testing.T) {
+	testenv.RequireRoot(t)
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "leaf")
+	if b, err := exec.Command("go", "build", "-o", bin, "../../probes/sample/testdata/leaf").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, b)
+	}
+	cmd := exec.Command(bin)
+	startReady(t, cmd, "ready")
+	file := filepath.Join(dir, "cpu.pb.gz")
+	pr, pw := io.Pipe()
+	var out bytes.Buffer
+	g := &globals{io: output.Buffer(&out, pw)}
+	code := make(chan int, 1)
+	go func() {
+		code <- run([]string{"profile", "cpu", "-p", strconv.Itoa(cmd.Process.Pid), "-d", "0", "-o", file}, g)
+		pw.Close()
+	}()
+	sc := bufio.NewScanner(pr)
+	if !sc.Scan() || !strings.HasPrefix(sc.Text(), "profiling pid") {
+		t.Fatalf("first stderr line %q", sc.Text())
+	}
+	go func() {
+		for sc.Scan() {
+		}
+	}()
+	time.Sleep(time.Second)
+	syscall.Kill(os.Getpid(), syscall.SIGINT)
+	select {
+	case c := <-code:
+		if c != 0 {
+			t.Fatalf("exit %d", c)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("SIGINT did not end the profile")
+	}
+	if st, err := os.Stat(file); err != nil || st.Size() == 0 {
+		t.Fatalf("profile not written: %v", err)
+	}
+	if !strings.Contains(out.String(), "main.leaf") {
+		t.Errorf("top table lacks main.leaf:\n%s", out.String())
 	}
 }

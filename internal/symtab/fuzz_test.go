@@ -3,6 +3,7 @@ package symtab
 import (
 	"encoding/binary"
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -60,5 +61,16 @@ func FuzzOpen(f *testing.F) {
 		file.Lookup(addr)
 		file.SPDelta(addr)
 		file.Close()
+	})
+}
+
+func FuzzKallsyms(f *testing.F) {
+	f.Add("ffffffff81000000 T _stext\nffffffff81000100 t foo [mod]\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		k, err := parseKallsyms(strings.NewReader(s))
+		if err != nil {
+			return
+		}
+		k.Lookup(0xffffffff81000050)
 	})
 }

@@ -159,7 +159,12 @@ func procCPU(pid int) (time.Duration, bool) {
 	if err != nil {
 		return 0, false
 	}
-	s := string(b)
+	return parseStatCPU(string(b))
+}
+
+// parseStatCPU takes utime+stime (clock ticks of 10 ms) from the text of a
+// /proc/PID/stat file; the command name may hold spaces and parentheses.
+func parseStatCPU(s string) (time.Duration, bool) {
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
 		return 0, false

@@ -3,6 +3,7 @@ package sample
 import (
 	"bufio"
 	"context"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -328,4 +329,83 @@ func TestGoMinorAndLabelsDecode(t *testing.T) {
 func FuzzDecodeLabels(f *testing.F) {
 	f.Add(make([]byte, labValSize))
 	f.Fuzz(func(t *testing.T, v []byte) { decodeLabels(v) })
+}
+
+func TestParseStatCPU(t *testing.T) {
+	d, ok := parseStatCPU("123 (a b) c)) R 1 2 3 4 5 6 7 8 9 10 150 50 0 0 20 0 1 0")
+	if !ok || d != 2*time.Second {
+		t.Errorf("got %v %v, want 2s", d, ok)
+	}
+	if _, ok := parseStatCPU("123 (x) R 1"); ok {
+		t.Error("short stat accepted")
+	}
+}
+
+func FuzzParseStatCPU(f *testing.F) {
+	f.Add("1 (x) R 1 2 3 4 5 6 7 8 9 10 11 12 13")
+	f.Fuzz(func(t *testing.T, s string) {
+		if d, ok := parseStatCPU(s); ok && d < 0 {
+			t.Fatalf("negative CPU time %v", d)
+		}
+	})
+}
+
+// perfFDs counts this process's open perf event descriptors.
+func perfFDs(t *testing.T) int {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range ents {
+		if l, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil && strings.Contains(l, "perf_event") {
+			n++
+		}
+	}
+	return n
+}
+
+// TestCancelDetaches ends a session by cancelling it, as Ctrl-C does, and
+// checks that it returns a profile and leaves no perf event open.
+func TestCancelDetaches(t *testing.T) {
+	testenv.RequireRoot(t)
+	bin := build(t, t.TempDir(), "cspin")
+	cmd := start(t, bin)
+	before := perfFDs(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	attached := make(chan struct{})
+	done := make(chan error, 1)
+	var res *Result
+	go func() {
+		var err error
+		res, err = Run(ctx, RunOptions{Options: Options{Pid: cmd.Process.Pid, Freq: 499},
+			Attached: func(string) { close(attached) }})
+		done <- err
+	}()
+	select {
+	case <-attached:
+	case err := <-done:
+		t.Fatalf("ended before attaching: %v", err)
+	case <-time.After(60 * time.Second):
+		t.Fatal("never attached")
+	}
+	if n := perfFDs(t); n <= before {
+		t.Fatalf("attached but %d perf fds open (before: %d)", n, before)
+	}
+	time.Sleep(time.Second)
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("cancel did not end the session")
+	}
+	if n := perfFDs(t); n != before {
+		t.Errorf("%d perf fds open after the session, %d before", n, before)
+	}
+	if res.Exited || res.Profile == nil || res.Stats.Samples == 0 {
+		t.Errorf("result after cancel: exited %v, %d samples", res.Exited, res.Stats.Samples)
+	}
 }
