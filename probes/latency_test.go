@@ -57,7 +57,12 @@ func TestLatencyGoSleep(t *testing.T) {
 // and the target must finish correctly.
 func TestLatencyStackGrowth(t *testing.T) {
 	testenv.RequireRoot(t)
-	bin := goFixture(t, "")
+	for _, tc := range []struct{ name, toolchain string }{{"default", ""}, {"go1.25", "go1.25.4"}} {
+		t.Run(tc.name, func(t *testing.T) { testStackGrowth(t, goFixture(t, tc.toolchain)) })
+	}
+}
+
+func testStackGrowth(t *testing.T, bin string) {
 	const goroutines = 40
 	p := startFixture(t, bin, "grow", strconv.Itoa(goroutines))
 	tg, err := ProcessTarget(p.pid())
