@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/obs-toolkit/obs/internal/testenv"
 )
 
 // buildGo builds testdata/gofix with extra go build flags into dir.
@@ -21,6 +23,26 @@ func buildGo(t *testing.T, dir, name string, env []string, flags ...string) stri
 	args = append(args, "./testdata/gofix")
 	cmd := exec.Command("go", args...)
 	cmd.Env = append(os.Environ(), env...)
+	for _, e := range env {
+		if strings.HasPrefix(e, "GOTOOLCHAIN=") {
+			// An older toolchain cannot build inside this module (go.mod
+			// says 1.26): build a copy in its own module.
+			src := filepath.Join(dir, name+"-src")
+			os.MkdirAll(src, 0o755)
+			b, err := os.ReadFile("testdata/gofix/main.go")
+			if err != nil {
+				t.Fatal(err)
+			}
+			os.WriteFile(filepath.Join(src, "main.go"), b, 0o644)
+			os.WriteFile(filepath.Join(src, "go.mod"), []byte("module gofix\ngo 1.22\n"), 0o644)
+			cmd.Args[len(cmd.Args)-1] = "."
+			cmd.Dir = src
+			if b, err := cmd.CombinedOutput(); err != nil {
+				testenv.SkipOrFail(t, fmt.Sprintf("%s unavailable: %v: %s", e, err, b))
+			}
+			return out
+		}
+	}
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build %v: %v\n%s", flags, err, b)
 	}
@@ -83,6 +105,8 @@ func TestGoBinaries(t *testing.T) {
 		"plain":    buildGo(t, dir, "plain", []string{"CGO_ENABLED=0"}),
 		"stripped": buildGo(t, dir, "stripped", []string{"CGO_ENABLED=0"}, "-ldflags=-s -w"),
 		"pie":      buildGo(t, dir, "pie", nil, "-buildmode=pie", "-ldflags=-s -w"),
+		// Go 1.25 still stores textStart in the pclntab header.
+		"go1.25-stripped": buildGo(t, dir, "go125", []string{"CGO_ENABLED=0", "GOTOOLCHAIN=go1.25.4"}, "-ldflags=-s -w"),
 	}
 	if _, err := exec.LookPath("gcc"); err == nil {
 		// External linking puts C start-up code ahead of runtime.text.
