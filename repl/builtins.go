@@ -107,7 +107,7 @@ func (a *Agent) cmdHelp(_ context.Context, args []string, w io.Writer) error {
 // allStacks returns runtime.Stack for every goroutine, growing the buffer
 // until the dump fits (at most 64 MiB).
 func allStacks() []byte {
-	for n := 1 << 20; ; n *= 2 {
+	for n := 64 << 10; ; n *= 2 {
 		buf := make([]byte, n)
 		k := runtime.Stack(buf, true)
 		if k < n || n >= 64<<20 {

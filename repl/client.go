@@ -110,6 +110,9 @@ func Dial(target string) (*Client, error) {
 func DialSocket(path string) (*Client, error) {
 	conn, err := net.DialTimeout("unix", path, DialTimeout)
 	if err != nil {
+		if errors.Is(err, syscall.EACCES) {
+			return nil, fmt.Errorf("connect to agent at %s: permission denied (only the service's user and root may connect): %w", path, ErrRefused)
+		}
 		return nil, fmt.Errorf("connect to agent at %s: %w", path, err)
 	}
 	return handshake(conn, path, "")

@@ -429,12 +429,8 @@ func TestMain(m *testing.M) {
 func TestOtherUserRefused(t *testing.T) {
 	testenv.RequireRoot(t)
 	a, lb := startAgent(t, Config{})
-	// Open the directory and socket to everyone, so that only the
-	// SO_PEERCRED check stands between nobody and the agent.
-	os.Chmod(filepath.Dir(filepath.Dir(a.Socket())), 0o755)
-	os.Chmod(filepath.Dir(a.Socket()), 0o755)
-	os.Chmod(a.Socket(), 0o666)
 	// A copy of the test binary nobody can execute.
+	os.Chmod(filepath.Dir(filepath.Dir(a.Socket())), 0o755)
 	bin := filepath.Join(filepath.Dir(filepath.Dir(a.Socket())), "client")
 	self, err := os.Executable()
 	if err != nil {
@@ -454,7 +450,16 @@ func TestOtherUserRefused(t *testing.T) {
 		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}
+	// The socket directory (0700) keeps nobody out first.
 	out, err := run(65534)
+	if err == nil || !strings.Contains(out, "refused=true") || !strings.Contains(out, "only the service's user and root") {
+		t.Fatalf("nobody, through the directory: %v: %s", err, out)
+	}
+	// Open the directory and socket to everyone, so that only the
+	// SO_PEERCRED check stands between nobody and the agent.
+	os.Chmod(filepath.Dir(a.Socket()), 0o755)
+	os.Chmod(a.Socket(), 0o666)
+	out, err = run(65534)
 	if err == nil || !strings.Contains(out, "refused=true") || !strings.Contains(out, "uid 65534 may not connect") {
 		t.Fatalf("nobody: %v: %s", err, out)
 	}

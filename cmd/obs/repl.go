@@ -250,7 +250,13 @@ func runLine(ctx context.Context, c *repl.Client, l repl.Line, w io.Writer) erro
 	return err
 }
 
+// binaryOutput names the commands whose output is binary.
+var binaryOutput = map[string]bool{"profile": true, "trace": true}
+
 func runLine1(ctx context.Context, c *repl.Client, l repl.Line, w io.Writer) error {
+	if l.Redirect == "" && binaryOutput[l.Cmd] && isTerminal(w) {
+		return &repl.CommandError{Cmd: l.Cmd, Msg: fmt.Sprintf("writes binary data: send it to a file (%s %s > FILE)", l.Cmd, strings.Join(l.Args, " "))}
+	}
 	if l.Redirect != "" {
 		f, err := os.Create(l.Redirect)
 		if err != nil {
@@ -263,6 +269,11 @@ func runLine1(ctx context.Context, c *repl.Client, l repl.Line, w io.Writer) err
 		return err
 	}
 	return c.Do(ctx, l.Cmd, l.Args, w)
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 func historyFile() string {

@@ -267,6 +267,9 @@ func TestReplInteractive(t *testing.T) {
 	at = waitScreen(t, scr, at, "waiting")
 	syscall.Kill(os.Getpid(), syscall.SIGINT)
 	at = waitScreen(t, scr, at, "obs: wait: cancelled")
+	// Binary output is not sprayed on the terminal.
+	master.Write([]byte("profile heap\r"))
+	at = waitScreen(t, scr, at, "obs: profile: writes binary data: send it to a file (profile heap > FILE)")
 	master.Write([]byte("eval stats.hits * 3\r"))
 	at = waitScreen(t, scr, at, "15")
 
