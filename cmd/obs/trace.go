@@ -19,6 +19,7 @@ import (
 	"github.com/obs-toolkit/obs/internal/output"
 	"github.com/obs-toolkit/obs/tracing"
 	"github.com/obs-toolkit/obs/tracing/client"
+	"github.com/obs-toolkit/obs/tracing/forward"
 	"github.com/obs-toolkit/obs/tracing/server"
 	"github.com/obs-toolkit/obs/tracing/store"
 	"github.com/obs-toolkit/obs/tracing/view"
@@ -81,6 +82,8 @@ type traceServeOptions struct {
 	maxBody     int64
 	maxInflight int64
 	json        bool
+	kafka       string
+	kafkaTopic  string
 	ready       func(addr string) // tests
 }
 
@@ -101,6 +104,11 @@ Bodies over --max-body get 413; past --max-inflight bytes of bodies in work,
 requests get 429, and 503 when the store's queue is full. Spans older than
 --retention are deleted by a background sweep.
 
+--kafka BROKERS also forwards every accepted batch to Kafka (topic
+--kafka-topic) in Zipkin's Kafka format, one JSON v2 list per message, for a
+Zipkin cluster's Kafka collector; forwarding never slows ingest (a bounded
+queue; what cannot be queued or delivered is counted in /metrics).
+
 --json prints one line when listening: listen (address), url, data (store
 directory), retention (seconds).`,
 		Example: `  obs trace serve
@@ -117,6 +125,8 @@ directory), retention (seconds).`,
 	c.Flags().Int64Var(&o.maxBody, "max-body", 16<<20, "largest accepted body in bytes, after decompression")
 	c.Flags().Int64Var(&o.maxInflight, "max-inflight", 256<<20, "bytes of request bodies being decoded and stored at once")
 	c.Flags().BoolVar(&o.json, "json", false, "print the listening address as JSON")
+	c.Flags().StringVar(&o.kafka, "kafka", "", "also forward spans to these Kafka brokers (host:port,...)")
+	c.Flags().StringVar(&o.kafkaTopic, "kafka-topic", "zipkin", "Kafka topic for --kafka")
 	return c
 }
 
@@ -151,7 +161,20 @@ func runTraceServe(ctx context.Context, o *traceServeOptions) error {
 	if o.ready != nil {
 		o.ready(addr)
 	}
-	srv := server.New(st, server.Config{MaxBody: o.maxBody, MaxInflight: o.maxInflight})
+	cfg := server.Config{MaxBody: o.maxBody, MaxInflight: o.maxInflight}
+	if o.kafka != "" {
+		fw, err := forward.New(forward.Config{Brokers: strings.Split(o.kafka, ","), Topic: o.kafkaTopic})
+		if err != nil {
+			return output.Failf("%v", err)
+		}
+		defer func() {
+			if err := fw.Close(10 * time.Second); err != nil {
+				o.io.Warnf("%v", err)
+			}
+		}()
+		cfg.Forward = fw
+	}
+	srv := server.New(st, cfg)
 	if err := srv.Serve(ctx, ln); err != nil && !errors.Is(err, net.ErrClosed) {
 		return output.Failf("serve: %v", err)
 	}

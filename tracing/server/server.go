@@ -39,6 +39,15 @@ type Config struct {
 	// WriteTimeout bounds the wait for a place in the store's queue
 	// (default 5s); past it the request gets 503.
 	WriteTimeout time.Duration
+	// Forward, when set, gets every batch once it is stored (it must not
+	// block), and adds its metrics to /metrics.
+	Forward Forwarder
+}
+
+// Forwarder passes stored spans on (to Kafka, in obs).
+type Forwarder interface {
+	Enqueue([]tracing.Span)
+	WriteMetrics(io.Writer)
 }
 
 // Server serves one store.
@@ -261,6 +270,9 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request, version int) {
 	}
 	s.m.inc(s.m.messages, format, 1)
 	s.m.inc(s.m.spans, format, uint64(len(spans)))
+	if s.cfg.Forward != nil {
+		s.cfg.Forward.Enqueue(spans)
+	}
 	switch format {
 	case "otlp_json":
 		w.Header().Set("Content-Type", "application/json")
@@ -625,6 +637,9 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) error {
 	family("obs_trace_inflight_bytes", "gauge", "Body bytes reserved by requests in flight.")
 	fmt.Fprintf(&b, "obs_trace_inflight_bytes %d\n", s.inflight.Load())
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	if s.cfg.Forward != nil {
+		s.cfg.Forward.WriteMetrics(&b)
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }
