@@ -21,6 +21,8 @@ type triageOptions struct {
 	lines    int
 	traces   string
 	service  string
+	noBPF    bool
+	noCore   bool
 	json     bool
 }
 
@@ -78,6 +80,8 @@ missing[], files[], data, duration_ns}.`,
 	c.Flags().IntVar(&o.lines, "lines", 50, "log records to keep from --log")
 	c.Flags().StringVar(&o.traces, "traces", "", "a Zipkin API base URL (obs trace serve) to read the service's recent traces from")
 	c.Flags().StringVar(&o.service, "service", "", "the service's name in traces (default: its agent's name, or its command name)")
+	c.Flags().BoolVar(&o.noBPF, "no-bpf", false, "attach no eBPF programs (CPU profile through the agent, no off-CPU or syscalls)")
+	c.Flags().BoolVar(&o.noCore, "no-core", false, "take no live core (it stops the process while its memory is copied)")
 	c.Flags().BoolVar(&o.json, "json", false, "print the report as JSON")
 	return c
 }
@@ -98,7 +102,7 @@ func runTriage(ctx context.Context, io *output.IO, o triageOptions) error {
 		ctx = context.Background()
 	}
 	opts := triage.Options{Pid: o.pid, Duration: o.duration, Dir: o.dir, LogFile: o.logFile, LogLines: o.lines,
-		TracesURL: o.traces, Service: o.service}
+		TracesURL: o.traces, Service: o.service, NoBPF: o.noBPF, NoCore: o.noCore}
 	if io.IsTTY && !o.json {
 		opts.Progress = func(name string) { io.Printf("%s\n", io.Paint(output.Dim, "collecting "+name+"...")) }
 	}

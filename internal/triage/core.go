@@ -32,6 +32,11 @@ const (
 )
 
 func coreSection(_ context.Context, e *env, s *Section) {
+	if e.opts.NoCore {
+		s.Status = Skipped
+		s.note("live core turned off (--no-core)")
+		return
+	}
 	path := filepath.Join(e.dir, coreName)
 	res, err := postmortem.Dump(e.pid, path)
 	if err != nil {

@@ -209,7 +209,7 @@ func ParseSmapsRollup(s string) map[string]uint64 {
 	out := map[string]uint64{}
 	for _, l := range strings.Split(s, "\n") {
 		k, v, ok := strings.Cut(l, ":")
-		if !ok {
+		if !ok || strings.TrimSpace(k) == "" || strings.ContainsAny(k, " \t") {
 			continue
 		}
 		f := strings.Fields(v)

@@ -27,6 +27,15 @@ type ProfileData struct {
 }
 
 func cpuProfile(ctx context.Context, e *env, s *Section) {
+	if e.opts.NoBPF {
+		if e.agent == nil {
+			s.Status = Skipped
+			s.note("eBPF turned off (--no-bpf) and no agent to profile through")
+			return
+		}
+		agentCPU(ctx, e, s)
+		return
+	}
 	res, err := sample.Run(ctx, sample.RunOptions{Options: sample.Options{Pid: e.pid, Kind: sample.CPU}, Duration: e.opts.Duration})
 	if err != nil {
 		s.miss("eBPF CPU profile: %v (see obs doctor)", oneLine(err))
@@ -39,6 +48,11 @@ func cpuProfile(ctx context.Context, e *env, s *Section) {
 }
 
 func offCPUProfile(ctx context.Context, e *env, s *Section) {
+	if e.opts.NoBPF {
+		s.Status = Skipped
+		s.note("eBPF turned off (--no-bpf)")
+		return
+	}
 	res, err := sample.Run(ctx, sample.RunOptions{Options: sample.Options{Pid: e.pid, Kind: sample.OffCPU}, Duration: e.opts.Duration})
 	if err != nil {
 		s.miss("eBPF off-CPU profile: %v (see obs doctor)", oneLine(err))

@@ -28,6 +28,11 @@ type Syscalls struct {
 }
 
 func syscallsSection(ctx context.Context, e *env, s *Section) {
+	if e.opts.NoBPF {
+		s.Status = Skipped
+		s.note("eBPF turned off (--no-bpf)")
+		return
+	}
 	st, err := probes.TraceSyscalls(e.pid)
 	if err != nil {
 		s.miss("syscall tracepoints: %v (see obs doctor)", oneLine(err))

@@ -89,8 +89,12 @@ func tracesSection(ctx context.Context, e *env, s *Section) {
 			t.Errors = append(t.Errors, l)
 		}
 	}
-	s.note("%d traces of %q in the last %s at %s; root duration p50 %s, p99 %s",
-		t.Seen, svc, traceLookback, e.opts.TracesURL, t.P50.Round(time.Microsecond), t.P99.Round(time.Microsecond))
+	seen := fmt.Sprint(t.Seen)
+	if t.Seen >= q.Limit {
+		seen = fmt.Sprintf("the latest %d", t.Seen)
+	}
+	s.note("%s traces of %q in the last %s at %s; root duration p50 %s, p99 %s",
+		seen, svc, traceLookback, e.opts.TracesURL, t.P50.Round(time.Microsecond), t.P99.Round(time.Microsecond))
 	for _, l := range t.Slowest {
 		s.note("  slow  %s  %10s  %3d spans  %s", l.TraceID, l.Duration.Round(time.Microsecond), l.Spans, l.Root)
 	}

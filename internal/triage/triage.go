@@ -46,6 +46,8 @@ type Options struct {
 	LogLines  int           // how many of its last records to keep (default 50)
 	TracesURL string        // a Zipkin API base URL, optional
 	Service   string        // the service name for traces (default: the agent's or comm)
+	NoBPF     bool          // attach nothing: no eBPF profiles or syscall tracepoints (the CPU profile comes from the agent)
+	NoCore    bool          // take no live core (it stops the process while its memory is copied)
 	// Progress, when set, is told each section's name as it starts.
 	Progress func(section string)
 }

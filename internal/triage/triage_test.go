@@ -245,6 +245,51 @@ func TestTriageExampleService(t *testing.T) {
 	})
 }
 
+// TestTriageNoBPF takes the CPU profile through the service's agent (Go's
+// own profiler), which needs no privileges, and attaches nothing.
+func TestTriageNoBPF(t *testing.T) {
+	dir := t.TempDir()
+	fe, be := demotest.StartPair(t, dir, "")
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err := httpGet(fe.URL + "/api/hash?n=20000"); err != nil {
+				return
+			}
+		}
+	}()
+	r, err := Run(context.Background(), Options{Pid: be.Pid(), Duration: 2 * time.Second, Dir: filepath.Join(dir, "b"), NoBPF: true, NoCore: true})
+	close(stop)
+	<-done
+	if err != nil {
+		t.Fatal(err)
+	}
+	cpu := r.Section("cpu")
+	if cpu.Status != OK {
+		t.Fatalf("cpu %s: %v", cpu.Status, cpu.Missing)
+	}
+	d := cpu.Data.(*ProfileData)
+	if d.Source != "agent" || d.Samples == 0 || len(d.Top) == 0 || !strings.Contains(d.Top[0].Function, "sha256") {
+		t.Errorf("agent CPU profile: %+v", d)
+	}
+	readProfile(t, filepath.Join(dir, "b", "cpu-agent.pb.gz"))
+	for _, n := range []string{"offcpu", "syscalls", "core"} {
+		if s := r.Section(n); s.Status != Skipped {
+			t.Errorf("%s %s with --no-bpf --no-core", n, s.Status)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "b", "core")); err == nil {
+		t.Error("a core was written with NoCore")
+	}
+}
+
 func TestTriageWithoutAgent(t *testing.T) {
 	// A process without an agent, not written in Go: sections say what they
 	// could not collect, the run still succeeds.
