@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"os/signal"
+	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -313,11 +314,25 @@ seconds, stop_reason.`,
 				if f.interval > 0 {
 					io.Printf("%s\n", time.Now().Format("15:04:05"))
 				}
+				// Most frequent first; with many probes (globs) only those hit.
+				order := make([]int, len(ps))
+				for i := range order {
+					order[i] = i
+				}
+				sort.SliceStable(order, func(a, b int) bool { return counts[order[a]] > counts[order[b]] })
 				tab := output.NewTable("PROBE", "COUNT").AlignRight(1)
-				for i, p := range ps {
-					tab.Row(p.Name, counts[i])
+				hidden := 0
+				for _, i := range order {
+					if counts[i] == 0 && len(ps) > 20 {
+						hidden++
+						continue
+					}
+					tab.Row(ps[i].Name, counts[i])
 				}
 				tab.Render(io)
+				if hidden > 0 {
+					io.Printf("(%d probes with no hits not shown; --json lists all)\n", hidden)
+				}
 			}
 			reason := r.wait(&f, cnt.Total, func() { print(""); cnt.Reset(); began = time.Now() }, nil)
 			print(reason)
