@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -114,11 +115,14 @@ func progName() string {
 
 // Enabled reports whether a record at level l is written.
 func (h *Handler) Enabled(_ context.Context, l slog.Level) bool {
-	min := slog.LevelInfo
+	return l >= h.minLevel() || atomic.LoadUint32(&snoopOn) != 0
+}
+
+func (h *Handler) minLevel() slog.Level {
 	if h.opts.Level != nil {
-		min = h.opts.Level.Level()
+		return h.opts.Level.Level()
 	}
-	return l >= min
+	return slog.LevelInfo
 }
 
 func (h *Handler) clone() *Handler {
@@ -398,8 +402,17 @@ func (h *Handler) Handle(_ context.Context, r slog.Record) error {
 	}
 	s.buf = append(s.buf, `,"v":0}`...)
 	s.buf = append(s.buf, '\n')
+	var err error
+	if atomic.LoadUint32(&snoopOn) != 0 {
+		snoopRecord(&s.buf[0], len(s.buf)-1)
+		if r.Level < h.minLevel() {
+			// Rendered only for the snooper.
+			encPool.Put(s)
+			return nil
+		}
+	}
 	h.mu.Lock()
-	_, err := h.w.Write(s.buf)
+	_, err = h.w.Write(s.buf)
 	h.mu.Unlock()
 	if cap(s.buf) <= 64<<10 {
 		encPool.Put(s)

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/slogtest"
 	"time"
@@ -226,5 +227,41 @@ func BenchmarkSlogJSONHandler(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		log.Info("request done", "status", 200, "path", "/x", "ms", 1.25, "ok", true)
+	}
+}
+
+// BenchmarkHandlerSnoopOff is the cost of a record below the level while
+// nobody snoops: the level check and one atomic load and branch.
+func BenchmarkHandlerSnoopOff(b *testing.B) {
+	log := slog.New(NewHandler(io.Discard, &HandlerOptions{Name: "bench", Hostname: "h", PID: 1}))
+	b.ReportAllocs()
+	for b.Loop() {
+		log.Debug("filtered", "i", 1)
+	}
+}
+
+// BenchmarkSlogJSONHandlerFiltered is the same with slog's JSONHandler.
+func BenchmarkSlogJSONHandlerFiltered(b *testing.B) {
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	b.ReportAllocs()
+	for b.Loop() {
+		log.Debug("filtered", "i", 1)
+	}
+}
+
+func TestSnoopFlagRoutesRecords(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(NewHandler(&buf, &HandlerOptions{Name: "s", Hostname: "h", PID: 1}))
+	before := atomic.LoadUint64(&snoopCalls)
+	atomic.AddUint32(&snoopOn, 1)
+	log.Debug("below level")
+	log.Info("at level")
+	atomic.AddUint32(&snoopOn, ^uint32(0))
+	log.Debug("not snooped")
+	if got := atomic.LoadUint64(&snoopCalls) - before; got != 2 {
+		t.Errorf("probe point called %d times, want 2", got)
+	}
+	if s := buf.String(); strings.Contains(s, "below level") || !strings.Contains(s, "at level") || strings.Contains(s, "not snooped") {
+		t.Errorf("written: %q", s)
 	}
 }

@@ -619,3 +619,23 @@ func (p *Processor) Follow(ctx context.Context, w io.Writer, path string, poll t
 		}
 	}
 }
+
+// LineRenderer renders lines one at a time, for sources other than
+// readers (such as records snooped from a live process).
+type LineRenderer struct {
+	r   *renderer
+	fix []byte
+}
+
+// NewLineRenderer returns a LineRenderer with the options o.
+func NewLineRenderer(o *Options) *LineRenderer { return &LineRenderer{r: newRenderer(o)} }
+
+// Line appends the rendering of line (no terminator) to out.
+func (l *LineRenderer) Line(out, line []byte) []byte {
+	if !utf8.Valid(line) {
+		l.fix = repairUTF8(l.fix[:0], line)
+		line = l.fix
+	}
+	out, _ = l.r.Line(out, line)
+	return out
+}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/obs-toolkit/obs/internal/output"
 	"github.com/obs-toolkit/obs/logfmt"
+	"github.com/obs-toolkit/obs/logfmt/snoop"
 )
 
 func init() { register(newLogsCmd) }
@@ -79,6 +80,12 @@ LESS=FRX) when files are given, unless --no-pager or BUNYAN_NO_PAGER.
 --json prints records as one-line JSON (like -0); with --stats it prints
 {"lines","records","shown","other","bytes","by_level":{LEVEL:n},"by_name":{NAME:n}}.
 
+-p PID snoops a live Go process that logs through logfmt.Handler, as bunyan
+-p did with DTrace: every record at every level, even those below the
+handler's level (which go nowhere else), until Ctrl-C. It raises the
+handler's flag in the process and attaches one uprobe; both are undone on
+exit. Needs root; not for stripped binaries. Records over 16 KiB are cut.
+
 Exit status: 0, or the number of files that could not be read (as bunyan);
 2 for a usage error.`,
 		RunE: func(c *cobra.Command, args []string) error {
@@ -103,7 +110,7 @@ Exit status: 0, or the number of files that could not be read (as bunyan);
 	f.BoolVar(&o.stats, "stats", false, "print counts of records by level and name instead of records")
 	f.BoolVar(&o.jsonOut, "json", false, "machine output: records as one-line JSON, or --stats as JSON")
 	f.BoolVar(&o.detect, "detect", false, "render pino, zap, logrus and slog JSON lines as records")
-	f.StringVarP(&o.pid, "pid", "p", "", "snoop a process's records (not available yet)")
+	f.StringVarP(&o.pid, "pid", "p", "", "snoop the records of a running Go process using logfmt.Handler, at every level (root)")
 	f.IntVar(&o.workers, "workers", 0, "rendering goroutines (0: one per CPU)")
 	return c
 }
@@ -233,9 +240,6 @@ func runLogs(c *cobra.Command, g *globals, o *logsOpts, args []string) error {
 		mode = logfmt.ModeBunyan
 	}
 	opts.Mode = mode
-	if o.pid != "" {
-		return output.Failf("-p PID (snooping a live process) is not available in this build; read its log file instead")
-	}
 	if o.level != "" || c.Flags().Changed("level") {
 		lv, err := parseLevel(o.level)
 		if err != nil {
@@ -288,6 +292,9 @@ func runLogs(c *cobra.Command, g *globals, o *logsOpts, args []string) error {
 	}
 
 	out := io_.Out
+	if o.pid != "" {
+		return runSnoop(io_, opts, o.pid, args)
+	}
 	var pagerCmd *exec.Cmd
 	stdinTTY := term.IsTerminal(int(os.Stdin.Fd()))
 	paginate := io_.IsTTY && stdinTTY && len(args) > 0 && !o.follow && !o.stats &&
@@ -443,4 +450,48 @@ func printStats(io_ *output.IO, st logfmt.Stats, asJSON bool) {
 		t.Row(k, st.ByName[k])
 	}
 	t.Render(io_)
+}
+
+func runSnoop(io_ *output.IO, opts *logfmt.Options, pidArg string, args []string) error {
+	pid, err := strconv.Atoi(pidArg)
+	if err != nil || pid <= 0 {
+		return output.Usagef("-p wants a process id, not %q", pidArg)
+	}
+	if len(args) > 0 {
+		return output.Usagef("can't use both -p PID and files (%s)", strings.Join(args, " "))
+	}
+	s, err := snoop.Attach(pid)
+	if err != nil {
+		return output.Failf("%v", err)
+	}
+	defer s.Close()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer stop()
+	fmt.Fprintf(io_.Err, "obs: snooping pid %d at %d call site(s)\n", pid, s.Sites)
+	lr := logfmt.NewLineRenderer(opts)
+	var buf []byte
+	var werr error
+	err = s.Run(ctx, func(rec []byte) {
+		if werr != nil {
+			return
+		}
+		buf = lr.Line(buf[:0], rec)
+		if _, e := io_.Out.Write(buf); e != nil {
+			werr = e
+			stop()
+		}
+	})
+	if cerr := s.Close(); err == nil {
+		err = cerr
+	}
+	if opts.Color {
+		fmt.Fprint(io_.Out, "\x1b[0m")
+	}
+	if err != nil {
+		return output.Failf("%v", err)
+	}
+	if werr != nil && !errors.Is(werr, syscall.EPIPE) {
+		return output.Failf("write: %v", werr)
+	}
+	return nil
 }

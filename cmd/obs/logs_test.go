@@ -79,9 +79,13 @@ func TestLogsExitCodes(t *testing.T) {
 			t.Errorf("%v: exit %d, stderr %q; want 2 and one line", args, code, errs)
 		}
 	}
-	code, _, errs = runLogsIn(t, "", "-p", "123")
-	if code != 1 || !strings.Contains(errs, "not available") {
-		t.Errorf("-p: exit %d %q", code, errs)
+	code, _, errs = runLogsIn(t, "", "-p", "x")
+	if code != 2 {
+		t.Errorf("-p x: exit %d %q", code, errs)
+	}
+	code, _, errs = runLogsIn(t, "", "-p", "1", "file.log")
+	if code != 2 {
+		t.Errorf("-p with files: exit %d %q", code, errs)
 	}
 }
 
