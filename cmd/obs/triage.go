@@ -56,9 +56,13 @@ Each section says what it could not collect and why; one failed section
 never fails the run. Exit status: 0 when the bundle was written, 1 when the
 process does not exist or the bundle cannot be written, 2 for usage errors.
 
+Findings (printed first, and at the top of report.md) are what stands out:
+certain leaks and suspects, error traces, error log records, descriptors near
+the limit, swapping, one function holding most of the CPU, a replaced binary.
+
 --json prints report.json: pid, comm, started, duration_ns, window_ns, dir,
-sections[] {name, status (ok, partial, skipped, failed), summary[],
-missing[], files[], data, duration_ns}.`,
+findings[], sections[] {name, status (ok, partial, skipped, failed),
+findings[], summary[], missing[], files[], data, duration_ns}.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if o.pid <= 0 {
@@ -120,6 +124,12 @@ func runTriage(ctx context.Context, io *output.IO, o triageOptions) error {
 		return io.JSON(r)
 	}
 	io.Printf("obs triage of pid %d (%s): %s window, bundle %s\n", r.Pid, r.Comm, r.Window, r.Dir)
+	if len(r.Findings) > 0 {
+		io.Printf("\n%s\n", io.Paint(output.Bold, "findings"))
+		for _, f := range r.Findings {
+			io.Printf("  %s %s\n", io.Paint(output.Red, "!"), f)
+		}
+	}
 	for _, s := range r.Sections {
 		io.Printf("\n%s %s\n", io.Paint(output.Bold, s.Name), paintSection(io, s.Status))
 		for _, l := range s.Summary {

@@ -93,6 +93,12 @@ func coreSection(_ context.Context, e *env, s *Section) {
 		d.Leaked, d.Certain, d.Suspects = lr.Leaked, lr.Certain, lr.Suspects
 		s.note("leaks: %d goroutines leaked for certain in %d bucket(s), %d suspect bucket(s), %d expected waits",
 			lr.Leaked, len(lr.Certain), len(lr.Suspects), len(lr.Expected))
+		if lr.Leaked > 0 {
+			s.finding("%d goroutines leaked for certain (blocked where nothing can ever wake them)", lr.Leaked)
+		}
+		if n := len(lr.Suspects); n > 0 {
+			s.finding("%d bucket(s) of goroutines blocked long or in large numbers (suspects)", n)
+		}
 		for _, l := range lr.Certain {
 			s.note("  leaked: %d x %s at %s (%s)", l.Count, l.WaitReason, l.Top.Func, l.Why)
 		}

@@ -127,6 +127,7 @@ func files(_ context.Context, e *env, s *Section) {
 		lim = " (limit " + f.Limit + ")"
 		if n, err := strconv.Atoi(f.Limit); err == nil && n > 0 && f.Count*10 >= n*8 {
 			lim += ": close to the limit"
+			s.finding("%d of %d file descriptors in use", f.Count, n)
 		}
 	}
 	s.note("%d open descriptors%s: %s", f.Count, lim, strings.Join(parts, ", "))

@@ -122,7 +122,7 @@ func identity(_ context.Context, e *env, s *Section) {
 		s.note("built with %s, module %s %s%s, %d dependencies", id.GoVersion, id.Module, id.Version, rev, id.Deps)
 	}
 	if id.Deleted {
-		s.note("the executable was replaced or deleted on disk since the process started")
+		s.finding("the executable was replaced or deleted on disk since the process started (the bundle's exe is the running one)")
 	}
 	var cg []string
 	for _, c := range id.Cgroups {

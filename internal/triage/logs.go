@@ -52,7 +52,11 @@ func logsSection(_ context.Context, e *env, s *Section) {
 		l.ByLevel[lv]++
 		if lv == "error" || lv == "fatal" {
 			msg, _ := rec["msg"].(string)
-			if er, ok := rec["err"]; ok {
+			switch er := rec["err"].(type) {
+			case map[string]any: // bunyan's err object
+				msg += fmt.Sprintf(" (err: %v)", er["message"])
+			case nil:
+			default:
 				msg += fmt.Sprintf(" (err: %v)", er)
 			}
 			l.LastError = msg
@@ -76,8 +80,8 @@ func logsSection(_ context.Context, e *env, s *Section) {
 		}
 	}
 	s.note("last %d lines of %s: %d records (%s), %d other lines", len(lines), e.opts.LogFile, l.Records, strings.Join(parts, ", "), l.Other)
-	if l.LastError != "" {
-		s.note("last error: %s", l.LastError)
+	if n := l.ByLevel["error"] + l.ByLevel["fatal"]; n > 0 {
+		s.finding("%d error record(s) in the last %d log lines; the last: %s", n, len(lines), l.LastError)
 	}
 }
 

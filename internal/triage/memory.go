@@ -87,6 +87,9 @@ func memory(_ context.Context, e *env, s *Section) {
 	}
 
 	s.note("%d mappings, %s virtual: %s", m.Mappings, bytesStr(m.Virtual), kindsStr(m.ByKind))
+	if sw := m.Rollup["Swap"]; sw > 0 {
+		s.finding("%s of its memory is swapped out", bytesStr(sw))
+	}
 	if m.Rollup != nil {
 		s.note("resident %s (anonymous %s, pss %s), swapped %s", bytesStr(m.Rollup["Rss"]),
 			bytesStr(m.Rollup["Anonymous"]), bytesStr(m.Rollup["Pss"]), bytesStr(m.Rollup["Swap"]))

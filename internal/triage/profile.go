@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/pprof/profile"
@@ -94,6 +95,9 @@ func summarize(s *Section, d *ProfileData, p *profile.Profile, index int, what s
 			break
 		}
 		s.note("  %5.1f%% flat %5.1f%% cum  %s", t.FlatPct, t.CumPct, t.Function)
+	}
+	if len(d.Top) > 0 && d.Top[0].FlatPct >= 50 && strings.HasPrefix(what, "on-CPU") {
+		s.finding("%.0f%% of on-CPU time in %s", d.Top[0].FlatPct, d.Top[0].Function)
 	}
 }
 

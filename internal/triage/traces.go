@@ -98,6 +98,9 @@ func tracesSection(ctx context.Context, e *env, s *Section) {
 	for _, l := range t.Slowest {
 		s.note("  slow  %s  %10s  %3d spans  %s", l.TraceID, l.Duration.Round(time.Microsecond), l.Spans, l.Root)
 	}
+	if len(t.Errors) > 0 {
+		s.finding("%d trace(s) with errors in the last %s", len(t.Errors), traceLookback)
+	}
 	for i, l := range t.Errors {
 		if i == 5 {
 			s.note("  ... %d more error traces in traces.json", len(t.Errors)-5)

@@ -56,10 +56,11 @@ type Options struct {
 type Section struct {
 	Name     string        `json:"name"`
 	Status   Status        `json:"status"`
-	Summary  []string      `json:"summary,omitempty"` // lines for a person
-	Missing  []string      `json:"missing,omitempty"` // what could not be collected, and why
-	Files    []string      `json:"files,omitempty"`   // bundle files, relative to the bundle dir
-	Data     any           `json:"data,omitempty"`    // the findings for scripts
+	Findings []string      `json:"findings,omitempty"` // what stands out: leaks, errors, limits near
+	Summary  []string      `json:"summary,omitempty"`  // lines for a person
+	Missing  []string      `json:"missing,omitempty"`  // what could not be collected, and why
+	Files    []string      `json:"files,omitempty"`    // bundle files, relative to the bundle dir
+	Data     any           `json:"data,omitempty"`     // the section's figures for scripts
 	Duration time.Duration `json:"duration_ns"`
 }
 
@@ -70,6 +71,11 @@ func (s *Section) miss(format string, a ...any) {
 	s.Missing = append(s.Missing, fmt.Sprintf(format, a...))
 }
 
+// finding records something an operator should look at first.
+func (s *Section) finding(format string, a ...any) {
+	s.Findings = append(s.Findings, fmt.Sprintf(format, a...))
+}
+
 // Report is the result of a Run, also written as report.json.
 type Report struct {
 	Pid      int           `json:"pid"`
@@ -78,6 +84,7 @@ type Report struct {
 	Duration time.Duration `json:"duration_ns"`
 	Window   time.Duration `json:"window_ns"`
 	Dir      string        `json:"dir"`
+	Findings []string      `json:"findings"` // every section's findings, "section: finding"
 	Sections []*Section    `json:"sections"`
 }
 
@@ -213,6 +220,12 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	runList(during, true)
 	runList(after, false)
 	r.Duration = time.Since(r.Started)
+	r.Findings = []string{}
+	for _, s := range r.Sections {
+		for _, f := range s.Findings {
+			r.Findings = append(r.Findings, s.Name+": "+f)
+		}
+	}
 
 	// The report files themselves: failures here are the one thing the
 	// caller must hear about, as the bundle would be incomplete.

@@ -165,6 +165,18 @@ func TestTriageExampleService(t *testing.T) {
 		t.Errorf("error traces: %+v", td.Errors)
 	}
 
+	// Findings name the error trace, and as root the leak.
+	all := strings.Join(r.Findings, "\n")
+	if !strings.Contains(all, "traces: 1 trace(s) with errors") {
+		t.Errorf("findings lack the error trace:\n%s", all)
+	}
+	if os.Geteuid() == 0 && !strings.Contains(all, "goroutines leaked for certain") {
+		t.Errorf("findings lack the leaked goroutines:\n%s", all)
+	}
+	if !strings.Contains(string(mdOf(t, bundle)), "## Findings") {
+		t.Error("report.md has no findings")
+	}
+
 	// The report files agree with the returned report.
 	var back Report
 	b, err := os.ReadFile(filepath.Join(bundle, "report.json"))
@@ -391,4 +403,13 @@ func waitErrorTrace(t *testing.T, url string) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatal("the refused request's trace never reached the trace server")
+}
+
+func mdOf(t *testing.T, bundle string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(bundle, "report.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
