@@ -124,7 +124,7 @@ func TestProfileCPUCommand(t *testing.T) {
 	if code != 0 || json.Unmarshal([]byte(out), &top) != nil || top.Total != int64(rep.Stats.Samples) {
 		t.Fatalf("top: exit %d %q", code, out)
 	}
-	code, out, _ = runObs(t, "profile", "cpu", "-p", pid, "-d", "2s", "-F", "499", "-o", file, "--folded")
+	code, out, _ = runObs(t, "profile", "cpu", "-p", pid, "-d", "3s", "-F", "499", "-o", file, "--folded")
 	if code != 0 || !strings.Contains(out, "main.callerA;main.leaf ") || !strings.Contains(out, "main.callerB;main.leaf ") {
 		t.Fatalf("folded: exit %d %q", code, out)
 	}

@@ -218,26 +218,42 @@ func TestOffCPU(t *testing.T) {
 // TestTargetExit ends the session when the target exits and still builds.
 func TestTargetExit(t *testing.T) {
 	testenv.RequireRoot(t)
-	bin := build(t, t.TempDir(), "cspin")
-	cmd := start(t, bin, "2")
+	bin := build(t, t.TempDir(), "leaf")
+	cmd := start(t, bin)
+	attached := make(chan struct{})
 	done := make(chan *Result, 1)
 	go func() {
-		res, err := Run(context.Background(), RunOptions{Options: Options{Pid: cmd.Process.Pid, Freq: 999}, Duration: time.Minute})
+		res, err := Run(context.Background(), RunOptions{Options: Options{Pid: cmd.Process.Pid, Freq: 999},
+			Duration: 5 * time.Minute, Attached: func(string) { close(attached) }})
 		if err != nil {
 			t.Error(err)
 		}
 		done <- res
 	}()
-	go cmd.Wait()
+	select {
+	case <-attached:
+	case <-time.After(60 * time.Second):
+		t.Fatal("never attached")
+	}
+	time.Sleep(2 * time.Second)
+	cmd.Process.Kill()
+	cmd.Wait()
 	select {
 	case res := <-done:
-		if res != nil && !res.Exited {
+		if res == nil {
+			return
+		}
+		if !res.Exited {
 			t.Error("result does not say the target exited")
 		}
-		if res != nil && len(res.Profile.Sample) == 0 {
+		if len(res.Profile.Sample) == 0 {
 			t.Error("no samples before exit")
 		}
-	case <-time.After(40 * time.Second):
+		// The files stay open: the dead process's stacks are symbolized.
+		if c, _ := cum(res.Profile, "main.leaf"); c == 0 {
+			t.Error("main.leaf not symbolized after the target exited")
+		}
+	case <-time.After(60 * time.Second):
 		t.Fatal("session did not end when the target exited")
 	}
 }
