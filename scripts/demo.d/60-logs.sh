@@ -23,6 +23,28 @@ echo
 echo "\$ obs logs --stats app.log"
 "$OBS" logs --stats "$logs_dir/app.log"
 
+# The example services log through logfmt.Handler.
+if [ -n "${BACKEND_LOG:-}" ] && [ -s "${BACKEND_LOG:-}" ]; then
+  echo
+  echo "\$ obs logs -o short backend.log frontend.log | tail -4   # merged in time order"
+  "$OBS" logs -o short "$BACKEND_LOG" "$FRONTEND_LOG" | tail -4
+  if [ "$(id -u)" = 0 ] && [ -n "${FRONTEND_PID:-}" ] && [ -n "${LOADGEN:-}" ]; then
+    echo
+    echo "\$ obs logs -p \$FRONTEND_PID -o short   # every level, live, while 5 requests arrive"
+    "$OBS" logs -p "$FRONTEND_PID" -o short > "$logs_dir/snoop.out" 2> "$logs_dir/snoop.err" &
+    snoop_pid=$!
+    for _ in $(seq 100); do grep -q snooping "$logs_dir/snoop.err" 2>/dev/null && break; sleep 0.1; done
+    "$LOADGEN" -url "$FRONTEND_URL/api/hash?n=100" -n 5 -q >/dev/null 2>&1 || true
+    sleep 0.5
+    kill -INT "$snoop_pid" 2>/dev/null; wait "$snoop_pid" 2>/dev/null || true
+    cat "$logs_dir/snoop.err"
+    head -n 6 "$logs_dir/snoop.out"
+    echo "($(grep -c "^[0-9]" "$logs_dir/snoop.out") records snooped)"
+  else
+    echo "(obs logs -p skipped: needs root and the example services)"
+  fi
+fi
+
 if command -v bunyan >/dev/null 2>&1; then
   same=0 total=0
   for args in "" "-o short" "-j" "-0" "-o simple" "--color" "-l warn"; do
