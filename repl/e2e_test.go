@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/google/pprof/profile"
+
+	"github.com/obs-toolkit/obs/internal/testenv"
 )
 
 var (
@@ -278,4 +280,49 @@ func (w *notifyWriter) Write(p []byte) (int, error) {
 		close(w.seen)
 	}
 	return len(p), nil
+}
+
+// driveScript talks the protocol from Python, as docs/repl.md shows.
+const driveScript = `
+import socket, struct, sys
+
+def read_frame(s):
+    n, = struct.unpack(">I", s.recv(4, socket.MSG_WAITALL))
+    body = s.recv(n, socket.MSG_WAITALL)
+    return body[:1], body[1:]
+
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+t, hello = read_frame(s)
+assert t == b"H", t
+for argv in (["get", "stats"], ["nosuch"]):
+    req = "\0".join(argv).encode()
+    s.sendall(struct.pack(">IB", len(req) + 1, ord("R")) + req)
+    while True:
+        t, p = read_frame(s)
+        if t == b"O":
+            sys.stdout.write(p.decode())
+            continue
+        print(t.decode(), p.decode())
+        break
+`
+
+func TestScriptDrivesProtocol(t *testing.T) {
+	py := ""
+	for _, name := range []string{"python3", "python3.11"} {
+		if p, err := exec.LookPath(name); err == nil {
+			py = p
+			break
+		}
+	}
+	if py == "" {
+		testenv.SkipOrFail(t, "python3 not installed (.ci/run installs python3.11)")
+	}
+	a, _ := startAgent(t, Config{})
+	a.Expose("stats", map[string]int{"hits": 9})
+	out, err := exec.Command(py, "-c", driveScript, a.Socket()).CombinedOutput()
+	want := "{\n  \"hits\": 9\n}\nD \nE unknown command \"nosuch\" (try help)\n"
+	if err != nil || string(out) != want {
+		t.Fatalf("python client: %v\n%s\nwant\n%s", err, out, want)
+	}
 }
