@@ -167,6 +167,13 @@ func (p *Proc) stop(t testing.TB, exited chan error) {
 func StartPair(t testing.TB, dir, zipkin string, backendArgs ...string) (fe, be *Proc) {
 	t.Helper()
 	feBin, beBin := Build(t, dir)
+	return StartBuilt(t, feBin, beBin, dir, zipkin, backendArgs...)
+}
+
+// StartBuilt is StartPair with binaries Build made earlier, so that a
+// package's tests can build once (in TestMain) and start many pairs.
+func StartBuilt(t testing.TB, feBin, beBin, dir, zipkin string, backendArgs ...string) (fe, be *Proc) {
+	t.Helper()
 	var z []string
 	if zipkin != "" {
 		z = []string{"-zipkin", zipkin}

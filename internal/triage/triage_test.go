@@ -26,6 +26,31 @@ import (
 	"github.com/obs-toolkit/obs/tracing/store"
 )
 
+// The example services, built once for the package's tests.
+var feBin, beBin string
+
+var buildDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "obs-triage-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	buildDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func startPair(t *testing.T, dir, zipkin string, backendArgs ...string) (fe, be *demotest.Proc) {
+	t.Helper()
+	if feBin == "" {
+		feBin, beBin = demotest.Build(t, buildDir)
+	}
+	return demotest.StartBuilt(t, feBin, beBin, dir, zipkin, backendArgs...)
+}
+
 // TestTriageExampleService triages the example backend while the frontend
 // drives load through it, and checks every section against what the test
 // itself knows about the service.
@@ -38,7 +63,7 @@ func TestTriageExampleService(t *testing.T) {
 	defer st.Close()
 	zs := httptest.NewServer(server.New(st, server.Config{}).Handler())
 	defer zs.Close()
-	fe, be := demotest.StartPair(t, dir, zs.URL, "-leak")
+	fe, be := startPair(t, dir, zs.URL, "-leak")
 	demotest.Load(t, fe, 12, 2000) // 12 requests: one leaked goroutine
 	// One slow request and one the backend refuses, for the traces section.
 	if code, _ := demotest.Get(t, fe.URL+"/api/hash?n=10&delay=300ms"); code != http.StatusOK {
@@ -78,7 +103,7 @@ func TestTriageExampleService(t *testing.T) {
 		t.Errorf("progress %v, want %v", progress, SectionNames())
 	}
 	for _, s := range r.Sections {
-		t.Logf("%s %s: %s | missing %s | files %s", s.Name, s.Status, strings.Join(s.Summary, " / "), s.Missing, s.Files)
+		t.Logf("%s %s in %s: %s | missing %s | files %s", s.Name, s.Status, s.Duration, strings.Join(s.Summary, " / "), s.Missing, s.Files)
 		for _, f := range s.Files {
 			if st, err := os.Stat(filepath.Join(bundle, f)); err != nil || st.Size() == 0 {
 				t.Errorf("%s lists %s, but it is missing or empty (%v)", s.Name, f, err)
@@ -261,7 +286,7 @@ func TestTriageExampleService(t *testing.T) {
 // own profiler), which needs no privileges, and attaches nothing.
 func TestTriageNoBPF(t *testing.T) {
 	dir := t.TempDir()
-	fe, be := demotest.StartPair(t, dir, "")
+	fe, be := startPair(t, dir, "")
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
