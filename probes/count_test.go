@@ -1,8 +1,10 @@
 package probes
 
 import (
+	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cilium/ebpf"
 
@@ -90,5 +92,55 @@ func TestFuncEntryAttach(t *testing.T) {
 	p.finish()
 	if _, err := FuncEntry(bin, "main.nosuch"); err == nil {
 		t.Error("FuncEntry found main.nosuch")
+	}
+}
+
+// TestStartStopped starts a command stopped at exec, attaches, and lets it
+// run: calls made right at startup are all counted. A command never
+// resumed is killed without running.
+func TestStartStopped(t *testing.T) {
+	testenv.RequireRoot(t)
+	bin := goFixture(t, "")
+	c, err := StartStopped([]string{bin, "bench", "1000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg, err := ProcessTarget(c.PID)
+	if err != nil {
+		c.Stop(time.Second)
+		t.Fatal(err)
+	}
+	ps, err := tg.ResolveAll([]string{"main.work"})
+	if err != nil {
+		c.Stop(time.Second)
+		t.Fatal(err)
+	}
+	cnt, err := Count(tg, ps)
+	if err != nil {
+		c.Stop(time.Second)
+		t.Fatal(err)
+	}
+	defer cnt.Close()
+	if err := c.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	if r := Wait(context.Background(), WaitOptions{Exited: c.Exited, Duration: time.Minute}); r != StopExited {
+		t.Fatalf("stop reason %q", r)
+	}
+	if c.Err != nil {
+		t.Fatalf("command failed: %v", c.Err)
+	}
+	got, err := cnt.Read()
+	if err != nil || got[0] != 1000 {
+		t.Fatalf("counted %v (%v), want 1000", got, err)
+	}
+
+	c2, err := StartStopped([]string{bin, "bench", "1000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2.Stop(time.Second)
+	if c2.Cmd.ProcessState == nil || c2.Cmd.ProcessState.Success() {
+		t.Errorf("never-resumed command: %v", c2.Cmd.ProcessState)
 	}
 }

@@ -105,11 +105,12 @@ func alive(pid int) bool {
 // Child is a command obs started stopped at its first instruction, so
 // probes are in place before it runs any code.
 type Child struct {
-	Cmd    *exec.Cmd
-	PID    int
-	Exited chan struct{} // closed when the command has exited
-	Err    error         // its exit error once Exited is closed
-	locked bool
+	Cmd     *exec.Cmd
+	PID     int
+	Exited  chan struct{} // closed when the command has exited
+	Err     error         // its exit error once Exited is closed
+	locked  bool
+	resumed bool
 }
 
 // StartStopped starts argv stopped right after exec (through ptrace). The
@@ -142,7 +143,12 @@ func StartStopped(argv []string) (*Child, error) {
 }
 
 // Resume lets the stopped command run and starts watching for its exit.
+// Calls after the first do nothing.
 func (c *Child) Resume() error {
+	if c.resumed {
+		return nil
+	}
+	c.resumed = true
 	err := syscall.PtraceDetach(c.PID)
 	if c.locked {
 		runtime.UnlockOSThread()
@@ -158,8 +164,16 @@ func (c *Child) Resume() error {
 	return nil
 }
 
-// Stop ends the command (SIGTERM, then SIGKILL after grace) and waits.
+// Stop ends the command (SIGTERM, then SIGKILL after grace) and waits; a
+// command never resumed is killed without running.
 func (c *Child) Stop(grace time.Duration) {
+	if !c.resumed {
+		// Never let it run: kill it while it is still stopped.
+		c.Cmd.Process.Kill()
+		c.Resume()
+		<-c.Exited
+		return
+	}
 	select {
 	case <-c.Exited:
 		return

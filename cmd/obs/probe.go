@@ -94,7 +94,6 @@ func (f *targetFlags) target() (*probeRun, error) {
 		if err == nil {
 			r.t, err = probes.ProcessTarget(r.child.PID)
 			if err != nil {
-				r.child.Resume()
 				r.child.Stop(time.Second)
 			}
 		}
@@ -117,14 +116,7 @@ func (r *probeRun) start() error {
 // failed.
 func (r *probeRun) abort() {
 	if r.child != nil {
-		select {
-		case <-r.child.Exited:
-		default:
-			if r.child.Cmd.ProcessState == nil {
-				r.child.Resume()
-			}
-			r.child.Stop(2 * time.Second)
-		}
+		r.child.Stop(2 * time.Second)
 	}
 }
 
