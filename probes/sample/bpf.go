@@ -22,8 +22,8 @@ import (
 
 // Bounds of the kernel maps. A stack map entry is MaxDepth*8 bytes.
 const (
-	MaxDepth     = 127 // the kernel's default perf_event_max_stack
-	StackEntries = 8192
+	MaxDepth     = 127   // the kernel's default perf_event_max_stack
+	StackEntries = 16384 // about 16 MiB of kernel memory while attached
 	CountEntries = 65536
 	startEntries = 16384
 )

@@ -92,6 +92,7 @@ func Build(raws []Raw, o BuildOptions) (*profile.Profile, BuildStats, error) {
 	}
 	labelSets := map[lk]*pprofx.LabelSet{}
 	var stack []*profile.Location
+	var noStack *profile.Location
 	for _, r := range raws {
 		stack = stack[:0]
 		kernel := r.Kernel
@@ -138,7 +139,12 @@ func Build(raws []Raw, o BuildOptions) (*profile.Profile, BuildStats, error) {
 			stack = append(stack, loc)
 		}
 		if len(stack) == 0 {
-			continue
+			// Counted, so that shares stay right: the kernel could not
+			// keep this sample's stacks (a stack-map collision).
+			if noStack == nil {
+				noStack = b.Location(pprofx.Loc{PC: 0, Frames: []symtab.Frame{{Function: "[stack lost]"}}})
+			}
+			stack = append(stack, noStack)
 		}
 		key := lk{r.Tid, r.Blocked, labelKey(r.Labels)}
 		ls, ok := labelSets[key]
