@@ -53,8 +53,9 @@ PY
   kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
 done
 
-# Trace by id at a large store (spans written in process; default one
-# million, TRACE_BENCH_LARGE=10000000 for the ten million: ~10 GB).
-large=${TRACE_BENCH_LARGE:-1000000}
+# Trace by id at a large store (spans written in process; default half a
+# million, TRACE_BENCH_LARGE=10000000 for the ten million: ~10 GB
+# of temporary disk and minutes to fill).
+large=${TRACE_BENCH_LARGE:-500000}
 OBS_TRACE_BENCH_SPANS=$large go test -run '^$' -bench 'TraceByIDLarge' -benchtime 5000x ./tracing/store |
   awk '/^BenchmarkTraceByIDLarge/ { printf "trace by id in process at %d stored spans: %.3f ms per trace (%s s to fill)\n", $7, $3/1e6, $5 }'

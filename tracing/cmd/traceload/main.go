@@ -45,7 +45,7 @@ func batch(r *rand.Rand, size int, now int64, ids *[]tracing.TraceID) []tracing.
 	svcs := []string{"frontend", "backend", "db-proxy"}
 	out := make([]tracing.Span, 0, size)
 	for len(out) < size {
-		tid := tracing.TraceID{High: r.Uint64() | 1, Low: r.Uint64() | 1}
+		tid := tracing.TraceID{High: r.Uint64() | 1<<60, Low: r.Uint64() | 1} // 32 hex digits
 		*ids = append(*ids, tid)
 		root := tracing.ID(r.Uint64() | 1)
 		for j := 0; j < 10 && len(out) < size; j++ {
@@ -68,6 +68,51 @@ func batch(r *rand.Rand, size int, now int64, ids *[]tracing.TraceID) []tracing.
 		}
 	}
 	return out
+}
+
+// template is one encoded batch whose trace ids are rewritten in place for
+// each request, so the generator spends its CPU on sending, not encoding
+// (it shares the machine with the server). Templates are remade every
+// 50ms so timestamps move on.
+type template struct {
+	made time.Time
+	b    []byte
+	offs [][]int // per trace: where its 32 hex digits appear
+}
+
+func newTemplate(r *rand.Rand, size int) template {
+	var ids []tracing.TraceID
+	spans := batch(r, size, time.Now().UnixMicro(), &ids)
+	t := template{made: time.Now(), b: tracing.EncodeJSONV2(spans)}
+	for _, id := range ids {
+		hex := []byte(id.String())
+		var offs []int
+		for i := 0; ; {
+			j := bytes.Index(t.b[i:], hex)
+			if j < 0 {
+				break
+			}
+			offs = append(offs, i+j)
+			i += j + len(hex)
+		}
+		t.offs = append(t.offs, offs)
+	}
+	return t
+}
+
+// body returns a copy of the template with fresh trace ids.
+func (t *template) body(r *rand.Rand) ([]byte, []tracing.TraceID) {
+	b := append([]byte(nil), t.b...)
+	ids := make([]tracing.TraceID, len(t.offs))
+	for k, offs := range t.offs {
+		id := tracing.TraceID{High: r.Uint64() | 1<<60, Low: r.Uint64() | 1}
+		ids[k] = id
+		hex := id.String()
+		for _, o := range offs {
+			copy(b[o:], hex)
+		}
+	}
+	return b, ids
 }
 
 func pct(d []time.Duration, p float64) float64 {
@@ -116,9 +161,12 @@ func main() {
 			var myIDs []tracing.TraceID
 			spans, rejected, errs, req := 0, 0, 0, 0
 			var bytesSent int64
+			var tmpl template
 			for time.Now().Before(deadline) {
-				var tids []tracing.TraceID
-				body := tracing.EncodeJSONV2(batch(r, *size, time.Now().UnixMicro(), &tids))
+				if time.Since(tmpl.made) > 50*time.Millisecond {
+					tmpl = newTemplate(r, *size)
+				}
+				body, tids := tmpl.body(r)
 				t0 := time.Now()
 				resp, err := cl.Post(*url+"/api/v2/spans", "application/json", bytes.NewReader(body))
 				if err != nil {
