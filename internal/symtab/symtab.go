@@ -64,6 +64,9 @@ type File struct {
 
 	lineOnce sync.Once
 	lines    []lineRow
+
+	inlOnce sync.Once
+	subs    []subprogram // DWARF functions with their inlined calls, by lo
 }
 
 type symbol struct {
@@ -449,6 +452,19 @@ func (f *File) Lookup(addr uint64) []Frame {
 	f.loadLines()
 	if j := sort.Search(len(f.lines), func(j int) bool { return f.lines[j].addr > addr }) - 1; j >= 0 && f.lines[j].line > 0 {
 		fr.File, fr.Line = f.lines[j].file, f.lines[j].line
+	}
+	// Functions inlined at addr (DWARF inlined_subroutine): innermost
+	// first; each caller's line is its callee's call site.
+	if inl := f.inlinedAt(addr); len(inl) > 0 {
+		out := make([]Frame, 0, len(inl)+1)
+		file, line := fr.File, fr.Line
+		for i := len(inl) - 1; i >= 0; i-- {
+			c := inl[i]
+			out = append(out, Frame{Function: c.name, File: file, Line: line, Inlined: true})
+			file, line = c.callFile, c.callLine
+		}
+		fr.File, fr.Line = file, line
+		return append(out, fr)
 	}
 	return []Frame{fr}
 }

@@ -279,3 +279,78 @@ func TestKallsyms(t *testing.T) {
 		t.Error("zeroed kallsyms accepted")
 	}
 }
+
+// TestCInlined compares the frames at every address of caller_c, into which
+// two functions are inlined, with binutils' addr2line -f -i.
+func TestCInlined(t *testing.T) {
+	gcc := testenv.RequireTool(t, "gcc")
+	a2l := testenv.RequireTool(t, "addr2line")
+	bin := filepath.Join(t.TempDir(), "cfix")
+	if b, err := exec.Command(gcc, "-g", "-O2", "-o", bin, "testdata/cfix/main.c").CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, b)
+	}
+	f, err := Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var lo, hi uint64
+	f.loadSymbols()
+	for _, s := range f.syms {
+		if s.name == "caller_c" {
+			lo, hi = s.addr, s.addr+s.size
+		}
+	}
+	if lo == 0 || hi <= lo {
+		t.Fatal("no caller_c symbol")
+	}
+	args := []string{"-f", "-i", "-e", bin}
+	for a := lo; a < hi; a++ {
+		args = append(args, fmt.Sprintf("%#x", a))
+	}
+	// -a marks where each address's answer starts.
+	out, err := exec.Command(a2l, append([]string{"-a"}, args...)...).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	inlinedSeen := 0
+	var want [][]Frame
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if strings.HasPrefix(l, "0x") {
+			want = append(want, nil)
+			continue
+		}
+		w := &want[len(want)-1]
+		if len(*w) == 0 || (*w)[len(*w)-1].Line != 0 || (*w)[len(*w)-1].File != "" {
+			*w = append(*w, Frame{Function: l})
+			continue
+		}
+		file, line, _ := strings.Cut(l, ":")
+		line, _, _ = strings.Cut(line, " ")
+		n, _ := strconv.Atoi(line)
+		(*w)[len(*w)-1].File, (*w)[len(*w)-1].Line = file, n
+	}
+	if len(want) != int(hi-lo) {
+		t.Fatalf("addr2line gave %d answers for %d addresses", len(want), hi-lo)
+	}
+	for i, w := range want {
+		a := lo + uint64(i)
+		got := f.Lookup(a)
+		if len(got) != len(w) {
+			t.Errorf("%#x: got %d frames %+v, addr2line %+v", a, len(got), got, w)
+			continue
+		}
+		for j := range w {
+			if got[j].Function != w[j].Function || filepath.Base(got[j].File) != filepath.Base(w[j].File) || got[j].Line != w[j].Line {
+				t.Errorf("%#x frame %d: got %s %s:%d, addr2line %s %s:%d", a, j, got[j].Function, got[j].File, got[j].Line,
+					w[j].Function, w[j].File, w[j].Line)
+			}
+		}
+		if len(w) > 2 {
+			inlinedSeen++
+		}
+	}
+	if inlinedSeen == 0 {
+		t.Fatal("no address with two inlined frames: the fixture does not test inlining")
+	}
+}
