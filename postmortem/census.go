@@ -43,7 +43,8 @@ type typedObj struct {
 // their span (Go 1.22+); smaller ones get a type when a typed global or a
 // typed object points at them (followed by DWARF types); the rest are
 // counted as untyped, by size class.
-func (c *Core) Census() (*Census, error) {
+func (c *Core) Census() (_ *Census, err error) {
+	defer guard(&err, "census")
 	h, err := c.loadHeap()
 	if err != nil {
 		return nil, err
@@ -256,7 +257,7 @@ type typeWalker struct {
 // walk follows the value of type t at addr, typing the heap objects it
 // points to (only pointers to an object's start, of a type that fits).
 func (w *typeWalker) walk(addr uint64, t godwarf.Type, depth int) {
-	if depth > 64 || w.steps > 50_000_000 {
+	if depth > 64 || w.steps > 10_000_000 {
 		return
 	}
 	w.steps++

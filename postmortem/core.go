@@ -133,7 +133,7 @@ func Open(path string, opt Options) (*Core, error) {
 	if opt.NoDelve || c.GoErr != nil {
 		return c, nil
 	}
-	grp, err := core.OpenCore(path, exe, nil)
+	grp, err := openDelve(path, exe)
 	if err != nil {
 		c.fail(fmt.Sprintf("load goroutines and DWARF from %s: %v", exe, err))
 		return c, nil
@@ -175,6 +175,21 @@ func (c *Core) checkExe() error {
 		return nil
 	}
 	return nil
+}
+
+// openDelve opens the core through delve, turning a panic on a damaged
+// core into an error.
+func openDelve(path, exe string) (grp *proc.TargetGroup, err error) {
+	defer guard(&err, "delve")
+	return core.OpenCore(path, exe, nil)
+}
+
+// guard turns a panic while reading a damaged core into an error: the
+// structures read come from a crashed process and may be garbage.
+func guard(err *error, what string) {
+	if r := recover(); r != nil {
+		*err = fmt.Errorf("%s: the core's data is inconsistent (damaged or from another build?): %v", what, r)
+	}
 }
 
 func unwrapPath(err error) error {

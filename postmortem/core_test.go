@@ -155,8 +155,8 @@ func TestGoroutineBuckets(t *testing.T) {
 					t.Errorf("no bucket for %s", w.top)
 				}
 			}
-			if bs[0].Count != 17 {
-				t.Errorf("biggest bucket %d, want 17", bs[0].Count)
+			if bs[0].Count != 17 || bs[0].Labels["pool"] != "shared" {
+				t.Errorf("biggest bucket %d labels %v, want 17 with pool=shared", bs[0].Count, bs[0].Labels)
 			}
 			if n := len(Filter(gs, "main.leak", "")); n != 8 {
 				t.Errorf("filter main.leak: %d, want 8", n)

@@ -148,3 +148,45 @@ func TestDumpErrors(t *testing.T) {
 		t.Fatalf("dump of a missing process: %v", err)
 	}
 }
+
+// A live dump with random damage in its memory: every analysis returns
+// (an error is fine), none panics or hangs.
+func TestDamagedMemoryNoPanic(t *testing.T) {
+	exe := crasher(t, "")
+	cmd := startHold(t, exe)
+	path := filepath.Join(t.TempDir(), "live.core")
+	if _, err := Dump(cmd.Process.Pid, path); err != nil {
+		if errors.Is(err, unix.EPERM) {
+			testenv.SkipOrFail(t, "ptrace not permitted: "+err.Error())
+		}
+		t.Fatal(err)
+	}
+	orig, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := uint64(12345)
+	next := func() uint64 { rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17; return rng }
+	for i := 0; i < 12; i++ {
+		b := append([]byte(nil), orig...)
+		// Leave the headers and notes; damage the memory.
+		for k := 0; k < 20+1000*(i%3); k++ {
+			off := 4096 + int(next()%uint64(len(b)-4096))
+			b[off] = byte(next())
+		}
+		p := filepath.Join(t.TempDir(), fmt.Sprintf("damaged-%d.core", i))
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c, err := Open(p, Options{Exe: exe})
+		if err != nil {
+			continue
+		}
+		c.Info()
+		c.Leaks(LeakOptions{})
+		c.HeapProfile()
+		c.Census()
+		c.Summarize()
+		c.Close()
+	}
+}

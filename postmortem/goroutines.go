@@ -131,7 +131,8 @@ type GoroutineOptions struct {
 }
 
 // Goroutines lists every goroutine that is not dead, with its stack.
-func (c *Core) Goroutines(opt GoroutineOptions) ([]*Goroutine, error) {
+func (c *Core) Goroutines(opt GoroutineOptions) (_ []*Goroutine, err error) {
+	defer guard(&err, "goroutines")
 	if err := c.requireGo(); err != nil {
 		return nil, err
 	}

@@ -91,8 +91,8 @@ func (c *Core) loadHeap() (*heap, error) {
 			specials: c.u64(sa + offs[9])}
 		npages := c.u64(sa + offs[2])
 		s.end = s.base + npages*8192
-		if s.elemsize == 0 || s.end <= s.base {
-			continue
+		if s.elemsize == 0 || s.end <= s.base || npages > 1<<27 || s.nelems*s.elemsize > s.end-s.base {
+			continue // not a span a live heap could have
 		}
 		if largeOff >= 0 {
 			s.largeType = c.u64(sa + uint64(largeOff))

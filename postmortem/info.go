@@ -115,7 +115,8 @@ func signame(n int) string {
 
 // Info gathers the summary. Go parts are left out (GoError says why) for
 // non-Go cores or when the executable is missing.
-func (c *Core) Info() (*Info, error) {
+func (c *Core) Info() (_ *Info, err error) {
+	defer guard(&err, "info")
 	n := c.File.Notes
 	in := &Info{Core: c.Path, CoreBytes: c.File.Size, Exe: c.ExePath, Warnings: c.Warnings}
 	if n.Psinfo != nil {

@@ -97,7 +97,8 @@ type blocked struct {
 // stacks are scanned word by word, which can only make more reachable:
 // an integer on a stack that equals a channel's address turns a leak into
 // a suspect, never the other way round.
-func (c *Core) Leaks(opt LeakOptions) (*LeakReport, error) {
+func (c *Core) Leaks(opt LeakOptions) (_ *LeakReport, err error) {
+	defer guard(&err, "leaks")
 	if opt.MinWait == 0 {
 		opt.MinWait = time.Minute
 	}

@@ -309,8 +309,12 @@ func (m *marker) specials() {
 	if kindOff < 0 || offOff < 0 || nextOff < 0 {
 		return
 	}
+	budget := 1 << 20 // specials in all: a damaged list must not loop for long
+	seen := map[uint64]bool{}
 	for _, s := range m.h.spans {
-		for sp, n := s.specials, 0; sp != 0 && n < 1<<20; sp, n = m.c.u64(sp+uint64(nextOff)), n+1 {
+		for sp := s.specials; sp != 0 && budget > 0 && !seen[sp]; sp = m.c.u64(sp + uint64(nextOff)) {
+			budget--
+			seen[sp] = true
 			switch m.c.u8(sp + uint64(kindOff)) {
 			case 2: // finalizer
 				root := m.addRoot(rootRef{kind: "finalizer", addr: sp})

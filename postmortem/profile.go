@@ -43,13 +43,15 @@ func (c *Core) bucketsAt(sym string, fn func(stk []uint64, rec uint64)) error {
 		return fmt.Errorf("runtime.bucket layout not in DWARF")
 	}
 	seen := map[uint64]bool{}
+	frames := 0
 	for b := c.u64(head); b != 0; b = c.u64(b + uint64(allnext)) {
 		if seen[b] || len(seen) > 1<<22 {
 			return fmt.Errorf("%s: bucket list loops or is implausibly long (corrupt core?)", sym)
 		}
 		seen[b] = true
 		n := c.u64(b + uint64(nstkOff))
-		if n > 1024 {
+		frames += int(n)
+		if n > 1024 || frames > 1<<24 {
 			return fmt.Errorf("%s: bucket at %#x has %d frames (corrupt core?)", sym, b, n)
 		}
 		stk := make([]uint64, n)
@@ -62,12 +64,13 @@ func (c *Core) bucketsAt(sym string, fn func(stk []uint64, rec uint64)) error {
 }
 
 // HeapProfile reads the sampled heap profile.
-func (c *Core) HeapProfile() (*HeapProfile, error) {
+func (c *Core) HeapProfile() (_ *HeapProfile, err error) {
+	defer guard(&err, "heap profile")
 	if err := c.requireGo(); err != nil {
 		return nil, err
 	}
 	p := &HeapProfile{Rate: int64(c.symU64("runtime.MemProfileRate"))}
-	err := c.bucketsAt("runtime.mbuckets", func(stk []uint64, rec uint64) {
+	err = c.bucketsAt("runtime.mbuckets", func(stk []uint64, rec uint64) {
 		// memRecord.active: allocs, frees, alloc_bytes, free_bytes.
 		allocs, frees := int64(c.u64(rec)), int64(c.u64(rec+8))
 		ab, fb := int64(c.u64(rec+16)), int64(c.u64(rec+24))

@@ -231,7 +231,8 @@ type DiffLine struct {
 
 // DiffCores compares goroutine buckets (by stack and state), census
 // types and heap-profile allocation sites (in-use) between two cores.
-func DiffCores(old, cur *Core) (*Diff, error) {
+func DiffCores(old, cur *Core) (_ *Diff, err error) {
+	defer guard(&err, "diff")
 	d := &Diff{Old: old.Path, New: cur.Path}
 	d.SameBinary = old.Build != nil && cur.Build != nil && old.Build.String() == cur.Build.String()
 	if !d.SameBinary {

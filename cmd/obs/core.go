@@ -283,7 +283,15 @@ labels,thread,system}]}.`,
 				io.Printf(" (%d of %d match the filters)", len(gs), total)
 			}
 			io.Printf("\n")
-			t := output.NewTable("COUNT", "STATE", "LONGEST WAIT", "TOP", "CREATED BY").AlignRight(0)
+			labels := false
+			for _, b := range bs {
+				labels = labels || len(b.Labels) > 0
+			}
+			head := []string{"COUNT", "STATE", "LONGEST WAIT", "TOP", "CREATED BY"}
+			if labels {
+				head = append(head, "LABELS")
+			}
+			t := output.NewTable(head...).AlignRight(0)
 			for _, b := range bs {
 				st := b.Status
 				if b.WaitReason != "" {
@@ -294,7 +302,16 @@ labels,thread,system}]}.`,
 					by = b.CreatedBy.Func
 				}
 				top := b.Top()
-				t.Row(b.Count, st, fmtWait(b.LongestWait), fmt.Sprintf("%s %s:%d", top.Func, shortFile(top.File), top.Line), by)
+				row := []any{b.Count, st, fmtWait(b.LongestWait), fmt.Sprintf("%s %s:%d", top.Func, shortFile(top.File), top.Line), by}
+				if labels {
+					var ls []string
+					for k, v := range b.Labels {
+						ls = append(ls, k+"="+v)
+					}
+					sortStrings(ls)
+					row = append(row, strings.Join(ls, ","))
+				}
+				t.Row(row...)
 			}
 			t.Render(io)
 			return nil

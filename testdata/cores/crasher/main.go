@@ -13,6 +13,7 @@
 //
 // The leak and hold modes park exactly:
 //   - 17 goroutines receiving on one channel a global holds (not leaked),
+//     with the pprof label pool=shared,
 //   - 5 goroutines each receiving on its own channel nothing else holds
 //     (leaked for certain), whose addresses are also kept as integers in a
 //     global and in a heap object, so that only a precise mark gets them
@@ -29,10 +30,12 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"sync"
 	"time"
@@ -123,7 +126,9 @@ func park(extra int) {
 	runtime.MemProfileRate = 1
 	records = makeRecords(1000 + 100*extra)
 	for i := 0; i < 17; i++ {
-		go waitShared(i)
+		go func(i int) {
+			pprof.Do(context.Background(), pprof.Labels("pool", "shared"), func(context.Context) { waitShared(i) })
+		}(i)
 	}
 	decoy = &addrBox{}
 	for i := 0; i < 5+extra; i++ {
