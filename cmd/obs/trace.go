@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -154,7 +155,8 @@ func runTraceServe(ctx context.Context, o *traceServeOptions) error {
 	defer cancel()
 	addr := ln.Addr().String()
 	if o.json {
-		o.io.JSON(map[string]any{"listen": addr, "url": "http://" + addr, "data": o.data, "retention": int64(o.retention.Seconds())})
+		line, _ := json.Marshal(map[string]any{"listen": addr, "url": "http://" + addr, "data": o.data, "retention": int64(o.retention.Seconds())})
+		fmt.Fprintf(o.io.Out, "%s\n", line)
 	} else {
 		fmt.Fprintf(o.io.Err, "obs trace serve: listening on http://%s, store %s, retention %s\n", addr, o.data, o.retention)
 	}
