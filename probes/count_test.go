@@ -144,3 +144,36 @@ func TestStartStopped(t *testing.T) {
 		t.Errorf("never-resumed command: %v", c2.Cmd.ProcessState)
 	}
 }
+
+// TestCountExeAllProcesses counts with --exe semantics: every process
+// running the binary, started before or after attaching.
+func TestCountExeAllProcesses(t *testing.T) {
+	testenv.RequireRoot(t)
+	bin := goFixture(t, "")
+	tg, err := ExeTarget(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := startFixture(t, bin, "calls", "40")
+	ps, err := tg.ResolveAll([]string{"main.work"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Count(tg, ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	after := startFixture(t, bin, "calls", "60")
+	before.goAhead()
+	after.goAhead()
+	before.expect("done")
+	after.expect("done")
+	got, err := c.Read()
+	if err != nil || got[0] != 100 {
+		t.Fatalf("counted %v (%v), want 100 over two processes", got, err)
+	}
+	c.Close()
+	before.finish()
+	after.finish()
+}
