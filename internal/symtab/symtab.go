@@ -4,14 +4,15 @@
 // Go binaries are read through their .gopclntab (stripped and PIE ones
 // included; the text start comes from the runtime's moduledata, found
 // without symbols, so cgo binaries whose .text begins with C code are right),
-// C binaries through ELF .symtab/.dynsym and DWARF line tables when present.
+// C binaries through ELF .symtab/.dynsym, and DWARF line tables and inlined
+// subroutines when present.
 // Open reads one file; NewProcess maps a live process's addresses through
 // /proc/PID/maps onto the files behind them; Kernel reads /proc/kallsyms.
 //
 // Costs: Open memory-maps the file and parses headers only; a Go lookup is a
 // binary search plus a walk of three small varint tables (about a
-// microsecond); C symbol and DWARF line tables are sorted once, on the first
-// lookup that needs them. Process caches each pc's answer.
+// microsecond); C symbol, DWARF line and inline tables are built once, on
+// the first lookup that needs them. Process caches each pc's answer.
 package symtab
 
 import (
