@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -205,5 +206,53 @@ func TestProfileInterrupt(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "main.leaf") {
 		t.Errorf("top table lacks main.leaf:\n%s", out.String())
+	}
+}
+
+// TestProfileWeb serves a profile, fetches the flame graph from the printed
+// URL and stops on SIGINT.
+func TestProfileWeb(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "p.pb.gz")
+	p := &profile.Profile{
+		SampleType: []*profile.ValueType{{Type: "samples", Unit: "count"}},
+		Function:   []*profile.Function{{ID: 1, Name: "main.hot"}},
+	}
+	p.Location = []*profile.Location{{ID: 1, Line: []profile.Line{{Function: p.Function[0]}}}}
+	p.Sample = []*profile.Sample{{Location: p.Location, Value: []int64{5}}}
+	fd, err := os.Create(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Write(fd); err != nil {
+		t.Fatal(err)
+	}
+	fd.Close()
+	pr, pw := io.Pipe()
+	g := &globals{io: output.Buffer(pw, io.Discard)}
+	code := make(chan int, 1)
+	go func() { code <- run([]string{"profile", "web", file, "--json"}, g); pw.Close() }()
+	var v struct{ URL string }
+	if err := json.NewDecoder(pr).Decode(&v); err != nil || !strings.HasPrefix(v.URL, "http://127.0.0.1:") {
+		t.Fatalf("url %q: %v", v.URL, err)
+	}
+	go io.Copy(io.Discard, pr)
+	resp, err := http.Get(v.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "main.hot") {
+		t.Errorf("flame graph: %d, has main.hot: %v", resp.StatusCode, strings.Contains(string(body), "main.hot"))
+	}
+	syscall.Kill(os.Getpid(), syscall.SIGINT)
+	select {
+	case c := <-code:
+		if c != 0 {
+			t.Fatalf("exit %d", c)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("SIGINT did not stop the server")
 	}
 }
