@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -82,16 +83,23 @@ func printDoctor(io *output.IO, r *doctor.Report) {
 		t.Row(c.Name, paintStatus(io, c.Status), c.Found)
 	}
 	t.Render(io)
-	fixes := 0
+	// Checks that share a fix (usually: run as root) are listed together.
+	var order []string
+	byFix := map[string][]string{}
 	for _, c := range r.Checks {
 		if c.Status == doctor.OK || c.Fix == "" {
 			continue
 		}
-		if fixes == 0 {
-			io.Printf("\nTo fix:\n")
+		if byFix[c.Fix] == nil {
+			order = append(order, c.Fix)
 		}
-		fixes++
-		io.Printf("  %s: %s\n", c.Name, c.Fix)
+		byFix[c.Fix] = append(byFix[c.Fix], c.Name)
+	}
+	if len(order) > 0 {
+		io.Printf("\nTo fix:\n")
+	}
+	for _, fix := range order {
+		io.Printf("  %s: %s\n", strings.Join(byFix[fix], ", "), fix)
 	}
 	io.Printf("\n%d ok, %d warn, %d fail (%s)\n", r.Summary.OK, r.Summary.Warn, r.Summary.Fail,
 		r.Duration.Round(time.Millisecond))

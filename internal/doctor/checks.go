@@ -195,6 +195,16 @@ func explainBPFErr(err error) string {
 	return "see the error; `dmesg` may say more"
 }
 
+// bpfErrString is err's text without cilium/ebpf's memlock hint when obs
+// lacks the capabilities, which are then the cause.
+func bpfErrString(err error) string {
+	s := err.Error()
+	if caps, _ := effectiveCaps(); !canBPF(caps) {
+		s = strings.TrimSpace(strings.ReplaceAll(s, "(MEMLOCK may be too low, consider rlimit.RemoveMemlock)", ""))
+	}
+	return s
+}
+
 func checkBPF(_ context.Context, c *Check) {
 	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
 		Name:    "obs_doctor",
@@ -207,7 +217,7 @@ func checkBPF(_ context.Context, c *Check) {
 	})
 	if err != nil {
 		c.Status = Fail
-		c.Found = "loading a 2-instruction socket filter failed: " + err.Error()
+		c.Found = "loading a 2-instruction socket filter failed: " + bpfErrString(err)
 		c.Fix = explainBPFErr(err)
 		return
 	}
@@ -215,7 +225,7 @@ func checkBPF(_ context.Context, c *Check) {
 	m, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: 1})
 	if err != nil {
 		c.Status = Fail
-		c.Found = "a program loads but creating a 1-entry array map failed: " + err.Error()
+		c.Found = "a program loads but creating a 1-entry array map failed: " + bpfErrString(err)
 		c.Fix = explainBPFErr(err)
 		return
 	}
@@ -304,7 +314,7 @@ func checkUprobes(_ context.Context, c *Check) {
 	c.Facts["pmu"] = perr == nil
 	prog, m, err := counterProgram(ebpf.Kprobe)
 	if err != nil {
-		c.Status, c.Found, c.Fix = Fail, err.Error(), explainBPFErr(err)
+		c.Status, c.Found, c.Fix = Fail, bpfErrString(err), explainBPFErr(err)
 		return
 	}
 	defer prog.Close()
@@ -378,7 +388,8 @@ func checkKprobes(_ context.Context, c *Check) {
 	}
 	prog, m, err := counterProgram(ebpf.Kprobe)
 	if err != nil {
-		c.Status, c.Found, c.Fix = Fail, err.Error(), explainBPFErr(err)
+		// obs needs no kprobes, so not being able to try is no failure.
+		c.Status, c.Found, c.Fix = Warn, "cannot try a kprobe without BPF: "+bpfErrString(err), explainBPFErr(err)
 		return
 	}
 	defer prog.Close()
@@ -413,7 +424,7 @@ func checkKprobes(_ context.Context, c *Check) {
 func checkTracepoints(_ context.Context, c *Check) {
 	prog, m, err := counterProgram(ebpf.RawTracepoint)
 	if err != nil {
-		c.Status, c.Found, c.Fix = Fail, err.Error(), explainBPFErr(err)
+		c.Status, c.Found, c.Fix = Fail, bpfErrString(err), explainBPFErr(err)
 		return
 	}
 	defer prog.Close()
@@ -520,9 +531,14 @@ func checkParanoid(_ context.Context, c *Check) {
 	}
 }
 
-// perfOpen opens a perf event and returns its fd.
-func perfOpen(typ uint32, config uint64, pid, cpu int, sampleFreq uint64) (int, error) {
+// perfOpen opens a perf event and returns its fd. userOnly excludes kernel
+// and hypervisor time, which perf_event_paranoid 2 requires of
+// unprivileged users.
+func perfOpen(typ uint32, config uint64, pid, cpu int, sampleFreq uint64, userOnly bool) (int, error) {
 	attr := unix.PerfEventAttr{Type: typ, Config: config, Bits: unix.PerfBitDisabled}
+	if userOnly {
+		attr.Bits |= unix.PerfBitExcludeKernel | unix.PerfBitExcludeHv
+	}
 	attr.Size = uint32(unsafe.Sizeof(attr))
 	if sampleFreq > 0 {
 		attr.Sample = sampleFreq
@@ -535,12 +551,12 @@ func checkPerfSoftware(_ context.Context, c *Check) {
 	// Count this thread's CPU time while it spins a moment: proves events
 	// count. The event follows the thread that opens it, so stay on it.
 	runtime.LockOSThread()
-	fd, err := perfOpen(unix.PERF_TYPE_SOFTWARE, unix.PERF_COUNT_SW_CPU_CLOCK, 0, -1, 0)
+	fd, err := perfOpen(unix.PERF_TYPE_SOFTWARE, unix.PERF_COUNT_SW_CPU_CLOCK, 0, -1, 0, true)
 	if err != nil {
 		runtime.UnlockOSThread()
 		c.Status = Fail
-		c.Found = "opening a software cpu-clock event on obs itself failed: " + err.Error()
-		c.Fix = "the kernel has no usable perf events; check perf_event_paranoid and seccomp (perf_event_open)"
+		c.Found = "opening a user-space cpu-clock event on obs itself failed: " + err.Error()
+		c.Fix = "the kernel has no usable perf events; check perf_event_paranoid (3 and above forbid them) and seccomp (perf_event_open)"
 		return
 	}
 	var counted uint64
@@ -566,11 +582,11 @@ func checkPerfSoftware(_ context.Context, c *Check) {
 	runtime.UnlockOSThread()
 	c.Facts["counted_ns"] = counted
 	// A profiler samples every CPU at a frequency: open that on CPU 0.
-	fd, err = perfOpen(unix.PERF_TYPE_SOFTWARE, unix.PERF_COUNT_SW_CPU_CLOCK, -1, 0, 99)
+	fd, err = perfOpen(unix.PERF_TYPE_SOFTWARE, unix.PERF_COUNT_SW_CPU_CLOCK, -1, 0, 99, false)
 	c.Facts["cpu_wide_sampling"] = err == nil
 	if err != nil {
 		c.Status = Warn
-		c.Found = fmt.Sprintf("cpu-clock counts obs's own time (%d ns), but a CPU-wide sampling event is refused: %v", counted, err)
+		c.Found = fmt.Sprintf("cpu-clock counts obs's own time (%.1f ms), but a CPU-wide sampling event is refused: %v", float64(counted)/1e6, err)
 		c.Fix = "grant CAP_PERFMON or lower perf_event_paranoid to 0 for CPU-wide profiling"
 		return
 	}
@@ -589,7 +605,7 @@ func checkPerfSoftware(_ context.Context, c *Check) {
 func checkPerfHardware(_ context.Context, c *Check) {
 	_, pmuErr := os.Stat(cpuPMUPath)
 	c.Facts["cpu_pmu"] = pmuErr == nil
-	fd, err := perfOpen(unix.PERF_TYPE_HARDWARE, unix.PERF_COUNT_HW_CPU_CYCLES, 0, -1, 0)
+	fd, err := perfOpen(unix.PERF_TYPE_HARDWARE, unix.PERF_COUNT_HW_CPU_CYCLES, 0, -1, 0, true)
 	c.Facts["cycles"] = err == nil
 	if err != nil {
 		c.Status = Warn

@@ -228,6 +228,13 @@ func TestUnprivileged(t *testing.T) {
 			t.Errorf("%s as nobody: %s (%s), fix %q; want fail with the setcap fix", n, c.Status, c.Found, c.Fix)
 		}
 	}
+	// Counting its own user-space time needs no privilege up to paranoid 2.
+	if p, err := readInt(paranoidPath); err == nil && p <= 2 {
+		c := mustFind(t, &r, "perf-software")
+		if n, _ := c.Facts["counted_ns"].(float64); n == 0 {
+			t.Errorf("perf-software as nobody with paranoid %d: %s (%s), counted %v", p, c.Status, c.Found, c.Facts["counted_ns"])
+		}
+	}
 	if c := mustFind(t, &r, "unprivileged-bpf"); c.Facts["value"] != float64(0) && c.Status != Warn {
 		t.Errorf("unprivileged-bpf as nobody with the sysctl set: %s", c.Status)
 	}
