@@ -13,8 +13,12 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
 )
+
+// ErrPermission reports that the kernel refused BPF or perf events.
+var ErrPermission = errors.New("permission denied")
 
 // Kind says what a Session measures.
 type Kind int
@@ -74,9 +78,14 @@ func Start(opts Options) (*Session, error) {
 	if _, err := os.Stat(fmt.Sprintf("/proc/%d", opts.Pid)); err != nil {
 		return nil, fmt.Errorf("profile pid %d: no such process", opts.Pid)
 	}
+	// Kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK.
+	rlimit.RemoveMemlock()
 	s := &Session{opts: opts}
 	if err := s.start1(); err != nil {
 		s.Close()
+		if errors.Is(err, unix.EPERM) && os.Geteuid() != 0 {
+			return nil, fmt.Errorf("profiling needs root (CAP_BPF and CAP_PERFMON): %w", ErrPermission)
+		}
 		return nil, err
 	}
 	s.start = time.Now()
