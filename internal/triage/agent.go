@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -145,4 +146,18 @@ func first(v string) string {
 
 func oneLine(err error) string {
 	return strings.ReplaceAll(err.Error(), "\n", "; ")
+}
+
+// bpfErr explains a failed BPF attach in one line: cilium/ebpf's memlock
+// hint is dropped when obs runs unprivileged (privileges are the cause on
+// the kernels obs supports), and obs doctor is pointed at once.
+func bpfErr(err error) string {
+	s := oneLine(err)
+	if os.Geteuid() != 0 {
+		s = strings.ReplaceAll(s, " (MEMLOCK may be too low, consider rlimit.RemoveMemlock)", "")
+	}
+	if !strings.Contains(s, "obs doctor") {
+		s += " (see obs doctor)"
+	}
+	return s
 }

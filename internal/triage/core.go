@@ -41,7 +41,7 @@ func coreSection(_ context.Context, e *env, s *Section) {
 	res, err := postmortem.Dump(e.pid, path)
 	if err != nil {
 		_ = os.Remove(path)
-		s.miss("live core: %v (needs ptrace; see obs doctor)", oneLine(err))
+		s.miss("live core: %s", bpfErr(err))
 		return
 	}
 	d := &CoreData{Dump: res}

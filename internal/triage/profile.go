@@ -39,7 +39,7 @@ func cpuProfile(ctx context.Context, e *env, s *Section) {
 	}
 	res, err := sample.Run(ctx, sample.RunOptions{Options: sample.Options{Pid: e.pid, Kind: sample.CPU}, Duration: e.opts.Duration})
 	if err != nil {
-		s.miss("eBPF CPU profile: %v (see obs doctor)", oneLine(err))
+		s.miss("eBPF CPU profile: %s", bpfErr(err))
 		if e.agent != nil {
 			agentCPU(ctx, e, s)
 		}
@@ -56,7 +56,7 @@ func offCPUProfile(ctx context.Context, e *env, s *Section) {
 	}
 	res, err := sample.Run(ctx, sample.RunOptions{Options: sample.Options{Pid: e.pid, Kind: sample.OffCPU}, Duration: e.opts.Duration})
 	if err != nil {
-		s.miss("eBPF off-CPU profile: %v (see obs doctor)", oneLine(err))
+		s.miss("eBPF off-CPU profile: %s", bpfErr(err))
 		return
 	}
 	recordProfile(e, s, res, "offcpu.pb.gz", 1, "off-CPU")
@@ -89,6 +89,10 @@ func summarize(s *Section, d *ProfileData, p *profile.Profile, index int, what s
 	}
 	d.Unit = p.SampleType[index].Unit
 	d.Top, d.Total = pprofx.Top(userOnly(p), index, 8)
+	if d.Total == 0 {
+		s.note("%s: no samples over %s (the process was idle)", what, time.Duration(p.DurationNanos).Round(time.Millisecond))
+		return
+	}
 	s.note("%s: %d samples over %s, %s in total; top user-space functions:", what, d.Samples, time.Duration(p.DurationNanos).Round(time.Millisecond), valueStr(d.Total, d.Unit))
 	for i, t := range d.Top {
 		if i == 5 {

@@ -35,7 +35,7 @@ func syscallsSection(ctx context.Context, e *env, s *Section) {
 	}
 	st, err := probes.TraceSyscalls(e.pid)
 	if err != nil {
-		s.miss("syscall tracepoints: %v (see obs doctor)", oneLine(err))
+		s.miss("syscall tracepoints: %s", bpfErr(err))
 		return
 	}
 	defer st.Close()
