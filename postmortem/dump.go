@@ -46,8 +46,13 @@ func readMaps(pid int) ([]mapping, error) {
 		return nil, err
 	}
 	defer f.Close()
+	return parseMaps(f)
+}
+
+// parseMaps parses the /proc/PID/maps format; malformed lines are skipped.
+func parseMaps(r io.Reader) ([]mapping, error) {
 	var out []mapping
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		// start-end perms offset dev inode path
 		fields := strings.Fields(sc.Text())
@@ -62,7 +67,7 @@ func readMaps(pid int) ([]mapping, error) {
 		e, err2 := strconv.ParseUint(se[1], 16, 64)
 		off, err3 := strconv.ParseUint(fields[2], 16, 64)
 		ino, _ := strconv.ParseUint(fields[4], 10, 64)
-		if err1 != nil || err2 != nil || err3 != nil {
+		if err1 != nil || err2 != nil || err3 != nil || e <= s || len(fields[1]) < 4 {
 			continue
 		}
 		m := mapping{start: s, end: e, perms: fields[1], offset: off, inode: ino}

@@ -2,6 +2,7 @@ package postmortem
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -189,4 +190,18 @@ func TestDamagedMemoryNoPanic(t *testing.T) {
 		c.Summarize()
 		c.Close()
 	}
+}
+
+func FuzzParseMaps(f *testing.F) {
+	f.Add([]byte("00400000-00452000 r-xp 00000000 08:02 173521      /usr/bin/dbus-daemon\n" +
+		"c000000000-c000400000 rw-p 00000000 00:00 0 \n7ffd1c3e1000-7ffd1c402000 rw-p 00000000 00:00 0                          [stack]\n"))
+	f.Add([]byte("1-0 rwxp 0 0:0 0\nzz-yy r 1 2 3 a b c\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ms, _ := parseMaps(bytes.NewReader(data))
+		for _, m := range ms {
+			if m.end <= m.start || len(m.perms) < 4 {
+				t.Fatalf("bad mapping %+v", m)
+			}
+		}
+	})
 }

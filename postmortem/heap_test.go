@@ -89,3 +89,40 @@ func TestCensus(t *testing.T) {
 }
 
 func writeFile(p string, b []byte) error { return os.WriteFile(p, b, 0o644) }
+
+func TestContentionProfiles(t *testing.T) {
+	c := openCore(t, "", "leak")
+	block, mutex, err := c.ContentionProfiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := func(p *ContentionProfile, fn string) (n, delay int64) {
+		for _, s := range p.Sites {
+			for _, f := range s.Stack {
+				if strings.HasPrefix(f.Func, fn) {
+					n += s.Count
+					delay += s.Delay
+					break
+				}
+			}
+		}
+		return
+	}
+	// One channel receive and one mutex lock blocked in main.contend.
+	if n, d := in(block, "main.contend"); n != 2 || (block.Unit == "nanoseconds" && d < 30e6) {
+		t.Errorf("block profile: %d contentions %d %s in main.contend (sites %d)", n, d, block.Unit, len(block.Sites))
+	}
+	// The unlock that ended the wait records the mutex contention.
+	if n, _ := in(mutex, "main.contend"); n != 1 {
+		t.Errorf("mutex profile: %d contentions in main.contend", n)
+	}
+	for _, p := range []*ContentionProfile{block, mutex} {
+		var buf bytes.Buffer
+		if err := p.Pprof().Write(&buf); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := profile.Parse(&buf); err != nil {
+			t.Fatalf("%s profile does not parse: %v", p.Kind, err)
+		}
+	}
+}

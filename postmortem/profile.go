@@ -149,27 +149,127 @@ func (p *HeapProfile) Pprof() *profile.Profile {
 		PeriodType:        &profile.ValueType{Type: "space", Unit: "bytes"},
 		Period:            p.Rate,
 	}
-	locs := map[uint64]*profile.Location{}
-	funcs := map[string]*profile.Function{}
+	b := newProfBuilder(prof)
 	for _, s := range p.Sites {
-		var ls []*profile.Location
-		for i, f := range s.Stack {
-			loc := locs[f.PC]
-			if loc == nil {
-				fn := funcs[f.Func+"\x00"+f.File]
-				if fn == nil {
-					fn = &profile.Function{ID: uint64(len(funcs) + 1), Name: f.Func, SystemName: f.Func, Filename: f.File}
-					funcs[f.Func+"\x00"+f.File] = fn
-					prof.Function = append(prof.Function, fn)
-				}
-				loc = &profile.Location{ID: uint64(len(locs) + 1), Address: s.pcs[i], Line: []profile.Line{{Function: fn, Line: int64(f.Line)}}}
-				locs[f.PC] = loc
-				prof.Location = append(prof.Location, loc)
-			}
-			ls = append(ls, loc)
-		}
-		prof.Sample = append(prof.Sample, &profile.Sample{Location: ls,
+		prof.Sample = append(prof.Sample, &profile.Sample{Location: b.locations(s.Stack, s.pcs),
 			Value: []int64{s.AllocObjects, s.AllocBytes, s.InUseObjects, s.InUseBytes}})
 	}
 	return prof
+}
+
+// ContentionSite is one stack of the block or mutex profile.
+type ContentionSite struct {
+	Stack  []Frame `json:"stack"`
+	Count  int64   `json:"count"`
+	Delay  int64   `json:"delay"` // nanoseconds, or cycles when Unit says so
+	pcs    []uint64
+	cycles int64
+}
+
+// ContentionProfile is the runtime's block or mutex profile.
+type ContentionProfile struct {
+	Kind string `json:"kind"` // "block" or "mutex"
+	// Unit of Delay: "nanoseconds" when the runtime had measured its
+	// cycle counter's rate, else "cycles".
+	Unit            string            `json:"unit"`
+	CyclesPerSecond int64             `json:"cycles_per_second"`
+	Rate            int64             `json:"rate"` // mutex profile fraction (1 for block)
+	Sites           []*ContentionSite `json:"sites"`
+}
+
+// ContentionProfiles reads the block (runtime.bbuckets) and mutex
+// (runtime.xbuckets) profiles, scaled as runtime/pprof scales them.
+// Empty profiles mean profiling was off (SetBlockProfileRate,
+// SetMutexProfileFraction).
+func (c *Core) ContentionProfiles() (block, mutex *ContentionProfile, err error) {
+	defer guard(&err, "contention profiles")
+	if err := c.requireGo(); err != nil {
+		return nil, nil, err
+	}
+	cps := int64(0)
+	if t, err := c.sym("runtime.ticks"); err == nil {
+		if o := c.rt.mustOff("runtime.ticksType.val"); o >= 0 {
+			cps = int64(c.u64(t + uint64(o)))
+		}
+	}
+	read := func(kind, sym string, rate int64) (*ContentionProfile, error) {
+		p := &ContentionProfile{Kind: kind, Unit: "cycles", CyclesPerSecond: cps, Rate: rate}
+		if cps > 0 {
+			p.Unit = "nanoseconds"
+		}
+		err := c.bucketsAt(sym, func(stk []uint64, rec uint64) {
+			count := math.Float64frombits(c.u64(rec))
+			cycles := int64(c.u64(rec + 8))
+			if count <= 0 || math.IsNaN(count) || math.IsInf(count, 0) {
+				return
+			}
+			s := &ContentionSite{Count: int64(math.Round(count)) * rate, cycles: cycles * rate, pcs: stk}
+			s.Delay = s.cycles
+			if cps > 0 {
+				s.Delay = int64(float64(s.cycles) / (float64(cps) / 1e9))
+			}
+			s.Stack = c.symbolize(stk)
+			p.Sites = append(p.Sites, s)
+		})
+		sort.SliceStable(p.Sites, func(i, j int) bool { return p.Sites[i].Delay > p.Sites[j].Delay })
+		return p, err
+	}
+	if block, err = read("block", "runtime.bbuckets", 1); err != nil {
+		return nil, nil, err
+	}
+	rate := int64(c.symU64("runtime.mutexprofilerate"))
+	if rate <= 0 {
+		rate = 1
+	}
+	if mutex, err = read("mutex", "runtime.xbuckets", rate); err != nil {
+		return nil, nil, err
+	}
+	return block, mutex, nil
+}
+
+// Pprof builds a contentions/delay profile as runtime/pprof writes the
+// block and mutex profiles.
+func (p *ContentionProfile) Pprof() *profile.Profile {
+	prof := &profile.Profile{
+		SampleType: []*profile.ValueType{{Type: "contentions", Unit: "count"}, {Type: "delay", Unit: p.Unit}},
+		PeriodType: &profile.ValueType{Type: "contentions", Unit: "count"},
+		Period:     p.Rate,
+	}
+	b := newProfBuilder(prof)
+	for _, s := range p.Sites {
+		prof.Sample = append(prof.Sample, &profile.Sample{Location: b.locations(s.Stack, s.pcs), Value: []int64{s.Count, s.Delay}})
+	}
+	return prof
+}
+
+// profBuilder interns locations and functions of a profile.
+type profBuilder struct {
+	prof  *profile.Profile
+	locs  map[uint64]*profile.Location
+	funcs map[string]*profile.Function
+}
+
+func newProfBuilder(p *profile.Profile) *profBuilder {
+	return &profBuilder{prof: p, locs: map[uint64]*profile.Location{}, funcs: map[string]*profile.Function{}}
+}
+
+func (b *profBuilder) locations(stack []Frame, pcs []uint64) []*profile.Location {
+	var ls []*profile.Location
+	for i, f := range stack {
+		loc := b.locs[pcs[i]]
+		if loc == nil {
+			key := f.Func + "\x00" + f.File
+			fn := b.funcs[key]
+			if fn == nil {
+				fn = &profile.Function{ID: uint64(len(b.funcs) + 1), Name: f.Func, SystemName: f.Func, Filename: f.File}
+				b.funcs[key] = fn
+				b.prof.Function = append(b.prof.Function, fn)
+			}
+			loc = &profile.Location{ID: uint64(len(b.locs) + 1), Address: pcs[i], Line: []profile.Line{{Function: fn, Line: int64(f.Line)}}}
+			b.locs[pcs[i]] = loc
+			b.prof.Location = append(b.prof.Location, loc)
+		}
+		ls = append(ls, loc)
+	}
+	return ls
 }

@@ -446,7 +446,7 @@ skipped_bytes, stopped_ns.`,
 }
 
 func newCoreHeapCmd(g *globals) *cobra.Command {
-	var exe, pprofFile string
+	var exe, pprofFile, blockFile, mutexFile string
 	var asJSON bool
 	var top int
 	c := &cobra.Command{
@@ -457,7 +457,9 @@ func newCoreHeapCmd(g *globals) *cobra.Command {
 1. The sampled heap profile the runtime kept (runtime.mbuckets, as of the last
    GC, as runtime.MemProfile reports it): in-use and allocated objects and
    bytes per allocation stack, scaled for the sampling rate as runtime/pprof
-   does. --pprof FILE writes it as a pprof profile 'go tool pprof' opens.
+   does. --pprof FILE writes it as a pprof profile 'go tool pprof' opens;
+   --block FILE and --mutex FILE write the block and mutex profiles
+   (contentions, delay) when the program had them on.
 2. A census of allocated objects by type, from the heap spans and alloc bits:
    types from malloc headers (objects over 512 bytes) and large-object spans,
    and from typed globals and typed objects followed by their DWARF types.
@@ -466,7 +468,8 @@ func newCoreHeapCmd(g *globals) *cobra.Command {
 --json fields: profile{rate,scaled,sites[{stack[{func,file,line,pc}],
 alloc_objects,alloc_bytes,inuse_objects,inuse_bytes}]}, census{objects,bytes,
 typed_objects,typed_bytes,untyped_objects,untyped_bytes,types[{type,objects,
-bytes,source}],untyped[...]}.`,
+bytes,source}],untyped[...]}, block and mutex{kind,unit,cycles_per_second,rate,
+sites[{stack,count,delay}]}.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
 			core, err := openCore(args[0], exe)
@@ -494,13 +497,36 @@ bytes,source}],untyped[...]}.`,
 					return output.Failf("write %s: %v", pprofFile, err)
 				}
 			}
+			block, mutex, err := core.ContentionProfiles()
+			if err != nil {
+				return output.Failf("%s: block and mutex profiles: %v", args[0], err)
+			}
+			for _, out := range []struct {
+				file string
+				p    *postmortem.ContentionProfile
+			}{{blockFile, block}, {mutexFile, mutex}} {
+				if out.file == "" {
+					continue
+				}
+				f, err := os.Create(out.file)
+				if err != nil {
+					return output.Failf("%v", err)
+				}
+				err = out.p.Pprof().Write(f)
+				if cerr := f.Close(); err == nil {
+					err = cerr
+				}
+				if err != nil {
+					return output.Failf("write %s: %v", out.file, err)
+				}
+			}
 			cen, err := core.Census()
 			if err != nil {
 				return output.Failf("%s: census: %v", args[0], err)
 			}
 			io := g.IO()
 			if asJSON {
-				return io.JSON(map[string]any{"profile": prof, "census": cen})
+				return io.JSON(map[string]any{"profile": prof, "census": cen, "block": block, "mutex": mutex})
 			}
 			io.Printf("sampled heap profile (rate %d, as of the last GC)\n", prof.Rate)
 			t := output.NewTable("INUSE OBJ", "INUSE BYTES", "ALLOC OBJ", "ALLOC BYTES", "ALLOCATED AT").AlignRight(0, 1, 2, 3)
@@ -515,6 +541,14 @@ bytes,source}],untyped[...]}.`,
 			t.Render(io)
 			if pprofFile != "" {
 				io.Printf("wrote %s (go tool pprof %s)\n", pprofFile, pprofFile)
+			}
+			for _, p := range []*postmortem.ContentionProfile{block, mutex} {
+				var n, d int64
+				for _, s := range p.Sites {
+					n += s.Count
+					d += s.Delay
+				}
+				io.Printf("%s profile: %d stacks, %d contentions, %d %s of delay\n", p.Kind, len(p.Sites), n, d, p.Unit)
 			}
 			pct := func(a, b int64) string {
 				if b == 0 {
@@ -543,6 +577,8 @@ bytes,source}],untyped[...]}.`,
 	}
 	c.Flags().StringVar(&exe, "exe", "", "the executable (default: from the core's NT_FILE note)")
 	c.Flags().StringVar(&pprofFile, "pprof", "", "write the heap profile to this pprof file")
+	c.Flags().StringVar(&blockFile, "block", "", "write the block profile to this pprof file")
+	c.Flags().StringVar(&mutexFile, "mutex", "", "write the mutex profile to this pprof file")
 	c.Flags().IntVar(&top, "top", 15, "rows per table")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return c

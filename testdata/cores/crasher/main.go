@@ -26,7 +26,8 @@
 //   - 2 goroutines sleeping in time.Sleep (not leaked),
 //
 // and keep 1000 live *Record values (64 bytes each) reachable from a global,
-// allocated with MemProfileRate=1 so that the heap profile is exact.
+// allocated with MemProfileRate=1 so that the heap profile is exact. Block
+// and mutex profiling are on, with one ~20 ms wait of each kind (contend).
 package main
 
 import (
@@ -124,6 +125,9 @@ func leakSelect(a, b chan string) {
 // receivers and Records.
 func park(extra int) {
 	runtime.MemProfileRate = 1
+	runtime.SetBlockProfileRate(1)
+	runtime.SetMutexProfileFraction(1)
+	contend()
 	records = makeRecords(1000 + 100*extra)
 	for i := 0; i < 17; i++ {
 		go func(i int) {
@@ -200,6 +204,21 @@ func benchLoad(mb int) {
 		time.Sleep(time.Millisecond)
 	}
 	runtime.GC()
+}
+
+// contend blocks once on a channel receive and once on a mutex, for
+// about 20 ms each, so that the block and mutex profiles have a sample.
+//
+//go:noinline
+func contend() {
+	c := make(chan int)
+	go func() { time.Sleep(20 * time.Millisecond); c <- 1 }()
+	<-c
+	var mu sync.Mutex
+	mu.Lock()
+	go func() { time.Sleep(20 * time.Millisecond); mu.Unlock() }()
+	mu.Lock()
+	mu.Unlock()
 }
 
 type fixtureError struct{ code int }
