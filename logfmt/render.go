@@ -405,18 +405,19 @@ func (r *renderer) stylize(b []byte, s []byte, color string) []byte {
 // split on \r?\n.
 func appendIndent(b, s []byte) []byte {
 	b = append(b, "    "...)
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c == '\n' {
-			if i > 0 && s[i-1] == '\r' {
-				b = b[:len(b)-1]
-			}
-			b = append(b, "\n    "...)
-			continue
+	for {
+		i := bytes.IndexByte(s, '\n')
+		if i < 0 {
+			return append(b, s...)
 		}
-		b = append(b, c)
+		line := s[:i]
+		if i > 0 && line[i-1] == '\r' {
+			line = line[:i-1]
+		}
+		b = append(b, line...)
+		b = append(b, "\n    "...)
+		s = s[i+1:]
 	}
-	return b
 }
 
 // addDetail appends indent(s) to the details.
