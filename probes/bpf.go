@@ -99,8 +99,15 @@ func countProgram(counts *ebpf.Map, multi bool) (*ebpf.Program, error) {
 // runtime moving the stack when it grows, and tells recursive calls apart.
 // For C: (pid_tgid, SP + adj) where adj is 8 at entry (the return address is
 // still pushed) and 0 at a return probe. r6 must hold ctx; r1-r5 clobbered.
-func frameKey(isGo bool, spAdj int32) asm.Instructions {
-	if isGo {
+func frameKey(mode keyMode, spAdj int32) asm.Instructions {
+	if mode == keyThread {
+		return asm.Instructions{
+			asm.FnGetCurrentPidTgid.Call(),
+			asm.StoreMem(asm.RFP, -16, asm.R0, asm.DWord),
+			storeImm64(asm.RFP, -8, 0),
+		}
+	}
+	if mode == keyGo {
 		return asm.Instructions{
 			asm.LoadMem(asm.R3, asm.R6, ptr("r14"), asm.DWord),
 			asm.StoreMem(asm.RFP, -16, asm.R3, asm.DWord),
@@ -125,10 +132,19 @@ func frameKey(isGo bool, spAdj int32) asm.Instructions {
 	}
 }
 
+// keyMode says how a latency program pairs a start with its end.
+type keyMode int
+
+const (
+	keyC      keyMode = iota // (thread, SP): C entry and uretprobe
+	keyGo                    // (g, g.stack.hi - SP): Go entry and RET sites
+	keyThread                // thread only: USDT start/done pairs
+)
+
 // latencyEntryProgram records the entry time under the frame key.
-func latencyEntryProgram(starts *ebpf.Map, isGo, multi bool) (*ebpf.Program, error) {
+func latencyEntryProgram(starts *ebpf.Map, mode keyMode, multi bool) (*ebpf.Program, error) {
 	insns := asm.Instructions{asm.Mov.Reg(asm.R6, asm.R1)}
-	insns = append(insns, frameKey(isGo, 8)...)
+	insns = append(insns, frameKey(mode, 8)...)
 	insns = append(insns,
 		asm.FnKtimeGetNs.Call(),
 		asm.StoreMem(asm.RFP, -24, asm.R0, asm.DWord),
@@ -147,13 +163,13 @@ func latencyEntryProgram(starts *ebpf.Map, isGo, multi bool) (*ebpf.Program, err
 
 // latencyReturnProgram finds the frame's entry time, deletes it, and adds
 // the elapsed time to the histogram of the probe named by the cookie.
-func latencyReturnProgram(starts, hist *ebpf.Map, isGo, multi bool) (*ebpf.Program, error) {
+func latencyReturnProgram(starts, hist *ebpf.Map, mode keyMode, multi bool) (*ebpf.Program, error) {
 	insns := asm.Instructions{
 		asm.Mov.Reg(asm.R6, asm.R1),
 		asm.FnGetAttachCookie.Call(),
 		asm.Mov.Reg(asm.R8, asm.R0),
 	}
-	insns = append(insns, frameKey(isGo, 0)...)
+	insns = append(insns, frameKey(mode, 0)...)
 	insns = append(insns,
 		asm.LoadMapPtr(asm.R1, starts.FD()),
 		asm.Mov.Reg(asm.R2, asm.RFP),

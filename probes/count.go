@@ -94,6 +94,9 @@ func entryUprobes(t *Target, p Probe, cookie uint64) ([]plannedSite, error) {
 	case KindSyscall:
 		return nil, usagef("%s: syscall probes work with count (or obs probe syscalls)", p.Name)
 	case KindUSDT:
+		if len(p.Done) > 0 {
+			return nil, usagef("%s: USDT pairs are for latency", p.Name)
+		}
 		var out []plannedSite
 		for _, u := range p.USDT {
 			out = append(out, plannedSite{

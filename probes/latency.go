@@ -76,30 +76,49 @@ func MeasureLatency(t *Target, probes []Probe) (*Latency, error) {
 		return fail(err)
 	}
 	l.sess.add(l.hist)
-	progs := map[bool][2]*ebpf.Program{}
-	get := func(isGo bool) ([2]*ebpf.Program, error) {
-		if p, ok := progs[isGo]; ok {
+	progs := map[keyMode][2]*ebpf.Program{}
+	get := func(mode keyMode) ([2]*ebpf.Program, error) {
+		if p, ok := progs[mode]; ok {
 			return p, nil
 		}
-		e, err := latencyEntryProgram(l.starts, isGo, multiMode())
+		e, err := latencyEntryProgram(l.starts, mode, multiMode())
 		if err != nil {
 			return [2]*ebpf.Program{}, err
 		}
 		l.sess.add(e)
-		r, err := latencyReturnProgram(l.starts, l.hist, isGo, multiMode())
+		r, err := latencyReturnProgram(l.starts, l.hist, mode, multiMode())
 		if err != nil {
 			return [2]*ebpf.Program{}, err
 		}
 		l.sess.add(r)
-		progs[isGo] = [2]*ebpf.Program{e, r}
-		return progs[isGo], nil
+		progs[mode] = [2]*ebpf.Program{e, r}
+		return progs[mode], nil
 	}
 	var at attacher
 	for i, p := range probes {
-		if p.Kind != KindFunc {
-			return fail(usagef("%s: latency takes functions, not USDT probes", p.Name))
+		if p.Kind == KindUSDT && len(p.Done) > 0 {
+			pp, err := get(keyThread)
+			if err != nil {
+				return fail(err)
+			}
+			for _, u := range p.USDT {
+				at.add(Uprobe{Path: p.Path, Offset: u.Offset, RefCtr: u.SemOff, PID: t.PID, Cookie: uint64(i)}, pp[0])
+				l.Sites = append(l.Sites, AttachedSite{Probe: i, Offset: u.Offset, Inst: "nop", Cost: "emulated", Kind: "start"})
+			}
+			for _, u := range p.Done {
+				at.add(Uprobe{Path: p.Path, Offset: u.Offset, RefCtr: u.SemOff, PID: t.PID, Cookie: uint64(i)}, pp[1])
+				l.Sites = append(l.Sites, AttachedSite{Probe: i, Offset: u.Offset, Inst: "nop", Cost: "emulated", Kind: "done"})
+			}
+			continue
 		}
-		pp, err := get(p.IsGo)
+		if p.Kind != KindFunc {
+			return fail(usagef("%s: latency takes functions or USDT pairs (usdt:P:START..DONE)", p.Name))
+		}
+		mode := keyC
+		if p.IsGo {
+			mode = keyGo
+		}
+		pp, err := get(mode)
 		if err != nil {
 			return fail(err)
 		}

@@ -194,6 +194,7 @@ type Probe struct {
 	Func  elfsym.Func
 	Entry goabi.Site   // the function's entry site
 	USDT  []usdt.Probe // USDT sites
+	Done  []usdt.Probe // USDT pairs (usdt:P:START..DONE): the DONE sites
 	Nr    int          // syscall number
 }
 
@@ -203,6 +204,8 @@ type Probe struct {
 // error; a glob matching too many functions too.
 func (t *Target) Resolve(spec string) ([]Probe, error) {
 	switch {
+	case strings.HasPrefix(spec, "usdt:") && strings.Contains(spec, ".."):
+		return t.resolvePair(spec)
 	case strings.HasPrefix(spec, "usdt:"):
 		return t.resolveUSDT(spec)
 	case strings.HasPrefix(spec, "lib:"):
@@ -302,6 +305,32 @@ func (t *Target) whyMissing(bi *binInfo, name string) string {
 		return "inlined into its callers, so it has no code of its own to probe (build with -gcflags=-l or mark it //go:noinline)"
 	}
 	return ""
+}
+
+// resolvePair resolves "usdt:PROVIDER:START..DONE", timed from START to
+// the next DONE on the same thread (latency only).
+func (t *Target) resolvePair(spec string) ([]Probe, error) {
+	rest := strings.TrimPrefix(spec, "usdt:")
+	prov, names, ok := strings.Cut(rest, ":")
+	start, done, ok2 := strings.Cut(names, "..")
+	if !ok || !ok2 || prov == "" || start == "" || done == "" || elfsym.IsGlob(names) {
+		return nil, usagef("bad spec %q: want usdt:PROVIDER:START..DONE", spec)
+	}
+	s, err := t.resolveUSDT("usdt:" + prov + ":" + start)
+	if err != nil {
+		return nil, err
+	}
+	d, err := t.resolveUSDT("usdt:" + prov + ":" + done)
+	if err != nil {
+		return nil, err
+	}
+	if len(s) != 1 || len(d) != 1 || s[0].Path != d[0].Path {
+		return nil, usagef("%s: start and done must be one probe each in one object", spec)
+	}
+	p := s[0]
+	p.Name = spec
+	p.Done = d[0].USDT
+	return []Probe{p}, nil
 }
 
 func (t *Target) resolveUSDT(spec string) ([]Probe, error) {

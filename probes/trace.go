@@ -119,6 +119,9 @@ func Trace(t *Target, probes []Probe, o TraceOptions) (*Tracer, error) {
 		case KindSyscall:
 			return fail(usagef("%s: syscall probes work with count (or obs probe syscalls)", p.Name))
 		case KindUSDT:
+			if len(p.Done) > 0 {
+				return fail(usagef("%s: USDT pairs are for latency", p.Name))
+			}
 			for _, u := range p.USDT {
 				plan := usdtPlan(u, o.StrSize, o.Strings)
 				if err := attach(i, Uprobe{Path: p.Path, Offset: u.Offset, RefCtr: u.SemOff, PID: t.PID, Cookie: cookie}, plan,

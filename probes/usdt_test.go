@@ -203,3 +203,38 @@ func TestUSDTPythonAuditStrings(t *testing.T) {
 	}
 	p.finish()
 }
+
+// TestUSDTPairLatency times python's gc__start..gc__done per thread:
+// exactly one pair per gc.collect().
+func TestUSDTPairLatency(t *testing.T) {
+	testenv.RequireRoot(t)
+	py := pythonCopy(t)
+	p := startFixture(t, py, "-c", gcScript)
+	tg, err := ProcessTarget(p.pid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := tg.ResolveAll([]string{"usdt:python:gc__start..gc__done"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Count(tg, ps); err == nil {
+		t.Error("count accepted a USDT pair")
+	}
+	l, err := MeasureLatency(tg, ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	p.goAhead()
+	p.expect("done")
+	hs, err := l.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hs[0].Count != 37 || hs[0].MaxNs == 0 {
+		t.Errorf("%d pairs (max %d ns), want 37", hs[0].Count, hs[0].MaxNs)
+	}
+	l.Close()
+	p.finish()
+}

@@ -368,7 +368,7 @@ type siteJSON struct {
 func newProbeLatencyCmd(g *globals) *cobra.Command {
 	var f targetFlags
 	c := &cobra.Command{
-		Use:   "latency (-p PID | --exe PATH | -c CMD) FUNC...",
+		Use:   "latency (-p PID | --exe PATH | -c CMD) FUNC|usdt:P:START..DONE...",
 		Short: "Histogram of call durations, entry to every return",
 		Long: `Time each call from entry to return, in the kernel, and print a power-of-two
 histogram as DTrace's quantize does, with count, p50, p90, p99 and max.
@@ -376,6 +376,8 @@ histogram as DTrace's quantize does, with count, p50, p90, p99 and max.
 Go functions get no uretprobe: obs disassembles them and probes every RET and
 tail jump, matching returns to entries by goroutine and stack depth, so a
 stack the runtime moves is still matched. C functions use a uretprobe.
+A USDT pair, usdt:PROVIDER:START..DONE (usdt:python:gc__start..gc__done),
+is timed from START to the next DONE on the same thread.
 Percentiles are estimated within their power-of-two bucket.
 
 --json: array of {name, count, p50_ns, p90_ns, p99_ns, max_ns, mean_ns,
