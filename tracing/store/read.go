@@ -22,8 +22,8 @@ const maxDependencyTraces = 200000
 
 // stored is a span record's header.
 type stored struct {
-	ts, recv int64
-	group    uint64
+	ts, recv     int64
+	group, batch uint64
 }
 
 // decodeStored reads a span record: the time it is indexed under, when it
@@ -32,7 +32,7 @@ func decodeStored(v []byte) (tracing.Span, stored, error) {
 	if len(v) < recordHeader {
 		return tracing.Span{}, stored{}, fmt.Errorf("store: short span record")
 	}
-	h := stored{int64(binary.BigEndian.Uint64(v)), int64(binary.BigEndian.Uint64(v[8:])), binary.BigEndian.Uint64(v[16:])}
+	h := stored{int64(binary.BigEndian.Uint64(v)), int64(binary.BigEndian.Uint64(v[8:])), binary.BigEndian.Uint64(v[16:]), binary.BigEndian.Uint64(v[24:])}
 	sp, err := tracing.DecodeProto3Span(v[recordHeader:])
 	return sp, h, err
 }
@@ -99,68 +99,76 @@ type cand struct {
 	ts  int64
 }
 
-// candidates lists trace ids from one index prefix whose rows end in
-// ts(8) tid(16), newest first. ordered says the rows after prefix start
-// with ts, so the scan can seek and stop.
+// candidates lists trace ids from the posting rows under one prefix
+// (rows: prefix, second(8), batch(8) -> entries of ts(8) tid(16)), newest
+// first, at most limit. ordered says the prefix is a whole index prefix, so
+// the rows after it are in time order and the scan can seek and stop;
+// otherwise (a tag key over all its values) every row under it is read.
 func candidates(c *bolt.Cursor, prefix []byte, ordered bool, lo, hi int64, limit int) []cand {
 	seen := map[string]bool{}
 	var out []cand
-	if ordered {
-		start := append(append([]byte(nil), prefix...), be64(uint64(hi)+1)...)
-		k, _ := c.Seek(start)
-		if k == nil {
-			k, _ = c.Last()
-		} else {
-			k, _ = c.Prev()
-		}
-		for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Prev() {
-			if len(k) < len(prefix)+24 {
-				continue
-			}
-			ts := int64(binary.BigEndian.Uint64(k[len(prefix):]))
-			if ts < lo {
-				break
-			}
-			if ts > hi {
-				continue
-			}
-			tid := k[len(prefix)+8 : len(prefix)+24]
-			if !seen[string(tid)] {
-				seen[string(tid)] = true
-				out = append(out, cand{append([]byte(nil), tid...), ts})
+	var group []cand // entries of the second being read
+	flush := func() bool {
+		sort.Slice(group, func(i, j int) bool { return group[i].ts > group[j].ts })
+		for _, x := range group {
+			if !seen[string(x.tid)] {
+				seen[string(x.tid)] = true
+				out = append(out, x)
 				if len(out) >= limit {
-					break
+					return true
 				}
 			}
 		}
+		group = group[:0]
+		return false
+	}
+	take := func(v []byte) {
+		for ; len(v) >= 24; v = v[24:] {
+			ts := int64(binary.BigEndian.Uint64(v))
+			if ts >= lo && ts <= hi {
+				group = append(group, cand{append([]byte(nil), v[8:24]...), ts})
+			}
+		}
+	}
+	if ordered {
+		loSec, hiSec := uint64(lo)/1e6, uint64(hi)/1e6
+		start := append(append([]byte(nil), prefix...), be64(hiSec+1)...)
+		k, v := c.Seek(start)
+		if k == nil {
+			k, v = c.Last()
+		} else {
+			k, v = c.Prev()
+		}
+		cur := uint64(1<<64 - 1)
+		for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Prev() {
+			if len(k) != len(prefix)+16 {
+				continue
+			}
+			sec := binary.BigEndian.Uint64(k[len(prefix):])
+			if sec < loSec {
+				break
+			}
+			if sec > hiSec {
+				continue
+			}
+			if sec != cur {
+				if flush() {
+					return out
+				}
+				cur = sec
+			}
+			take(v)
+		}
+		flush()
 		return out
 	}
-	var cs []cand
-	best := map[string]int{}
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		if len(k) < len(prefix)+24 {
-			continue
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if len(k) >= len(prefix)+16 {
+			take(v)
 		}
-		tail := k[len(k)-24:]
-		ts := int64(binary.BigEndian.Uint64(tail))
-		if ts < lo || ts > hi {
-			continue
-		}
-		tid := tail[8:]
-		if i, ok := best[string(tid)]; ok {
-			if ts > cs[i].ts {
-				cs[i].ts = ts
-			}
-			continue
-		}
-		best[string(tid)] = len(cs)
-		cs = append(cs, cand{append([]byte(nil), tid...), ts})
 	}
-	sort.Slice(cs, func(i, j int) bool { return cs[i].ts > cs[j].ts })
-	if len(cs) > limit {
-		cs = cs[:limit]
-	}
-	return cs
+	flush()
+	return out
 }
 
 // Traces answers /api/v2/traces: the newest traces matching q, at most
@@ -256,35 +264,7 @@ func hasValueTerm(m map[string]string) string {
 
 // timeCandidates scans the time index newest first.
 func timeCandidates(c *bolt.Cursor, lo, hi int64, limit int) []cand {
-	seen := map[string]bool{}
-	var out []cand
-	k, _ := c.Seek(keyBuilder{ixTime}.u(uint64(hi) + 1))
-	if k == nil {
-		k, _ = c.Last()
-	} else {
-		k, _ = c.Prev()
-	}
-	for ; k != nil && k[0] == ixTime; k, _ = c.Prev() {
-		if len(k) < 1+8+16 {
-			continue
-		}
-		ts := int64(binary.BigEndian.Uint64(k[1:]))
-		if ts < lo {
-			break
-		}
-		if ts > hi {
-			continue
-		}
-		tid := k[9:25]
-		if !seen[string(tid)] {
-			seen[string(tid)] = true
-			out = append(out, cand{append([]byte(nil), tid...), ts})
-			if len(out) >= limit {
-				break
-			}
-		}
-	}
-	return out
+	return candidates(c, []byte{ixTime}, true, lo, hi, limit)
 }
 
 // Dependencies links the traces with spans in [endTs-lookback, endTs]
@@ -398,7 +378,7 @@ func (s *Store) sweepChunk(cut int64, max int) (int, bool, error) {
 				continue
 			}
 			rows = append(rows, keyBuilder{ixTrace}.b(tidBytes(sp.TraceID)).u(h.group))
-			rows = append(rows, indexKeys(&sp, h.ts)...)
+			rows = append(rows, postingKeys(&sp, h.ts, h.batch)...)
 		}
 		for _, k := range dead {
 			if err := sb.Delete(k); err != nil {

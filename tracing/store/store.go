@@ -37,12 +37,12 @@ var (
 // Index row kinds (first byte of an idx key).
 const (
 	ixTrace    = 'I' // tid seq -> n: spans seq..seq+n-1 belong to the trace
-	ixTime     = 'T' // ts tid
-	ixService  = 'S' // svc 0 ts tid
-	ixRemote   = 'R' // svc 0 remote 0 ts tid
-	ixName     = 'N' // svc 0 name 0 ts tid
-	ixTag      = 'A' // svc 0 key 0 value 0 ts tid (annotations: value empty)
-	ixDuration = 'D' // svc 0 bits.Len64(duration)(1) ts tid
+	ixTime     = 'T' // | second batch -> (ts tid)...
+	ixService  = 'S' // svc 0 | second batch -> (ts tid)...
+	ixRemote   = 'R' // svc 0 remote 0 | ...
+	ixName     = 'N' // svc 0 name 0 | ...
+	ixTag      = 'A' // svc 0 key 0 value 0 | ... (annotations: value empty)
+	ixDuration = 'D' // svc 0 bits.Len64(duration)(1) | ...
 )
 
 // Meta row kinds.
@@ -293,15 +293,58 @@ func indexTs(sp *tracing.Span, now int64) int64 {
 	return now
 }
 
-// indexKeys lists the idx rows of one span, except its trace row. Each
-// has the time before the trace id, so rows arrive in order within their
-// prefix: writes append to a few hot pages instead of dirtying pages all
-// over the tree. ts is the trace's time as the batch saw it, so the spans
-// of one trace in one batch share their rows.
+// indexKeys lists the index entries of one span, except its trace row:
+// prefix, ts(8), tid(16). They become posting rows (see postings) keyed by
+// prefix and time, so rows arrive in order within their prefix: writes
+// append to a few hot pages instead of dirtying pages all over the tree. ts
+// is the trace's time as the batch saw it, so the spans of one trace in one
+// batch share their entries.
 func indexKeys(sp *tracing.Span, ts int64) [][]byte {
 	var ka keyArena
 	ka.addSpan(sp, ts)
 	return ka.keys(nil)
+}
+
+// postings turns a batch's index entries (prefix, ts, tid) into posting
+// rows: one row per prefix and second of time, keyed prefix, second(8),
+// batch(8), whose value lists the entries, ts(8) tid(16) each. A batch of
+// a hundred spans so writes a few dozen rows instead of hundreds, and the
+// entries shared by the spans of one trace are kept once.
+func postings(flat [][]byte, batch uint64) []kv {
+	slices.SortFunc(flat, bytes.Compare)
+	flat = slices.CompactFunc(flat, bytes.Equal)
+	var out []kv
+	var cur []byte // prefix of the last row
+	var curSec uint64
+	for _, k := range flat {
+		n := len(k)
+		if n < 24 {
+			continue
+		}
+		prefix, entry := k[:n-24], k[n-24:]
+		sec := binary.BigEndian.Uint64(entry) / 1e6
+		if len(out) > 0 && sec == curSec && bytes.Equal(prefix, cur) {
+			out[len(out)-1].v = append(out[len(out)-1].v, entry...)
+			continue
+		}
+		key := make([]byte, 0, len(prefix)+16)
+		key = append(key, prefix...)
+		key = binary.BigEndian.AppendUint64(key, sec)
+		key = binary.BigEndian.AppendUint64(key, batch)
+		out = append(out, kv{key, append(make([]byte, 0, 4*24), entry...)})
+		cur, curSec = prefix, sec
+	}
+	return out
+}
+
+// postingKeys are the keys of the posting rows a span's entries are in.
+func postingKeys(sp *tracing.Span, ts int64, batch uint64) [][]byte {
+	rows := postings(indexKeys(sp, ts), batch)
+	keys := make([][]byte, len(rows))
+	for i, r := range rows {
+		keys[i] = r.k
+	}
+	return keys
 }
 
 // keyArena builds many keys in one buffer.
@@ -415,8 +458,9 @@ func (s *Store) Write(ctx context.Context, spans []tracing.Span) error {
 }
 
 // recordHeader is the size of a span record's header: indexTs, received,
-// group (the first number of its trace's run).
-const recordHeader = 24
+// group (the first number of its trace's run), batch (the first number of
+// its batch, which names the batch's posting rows).
+const recordHeader = 32
 
 // prepare builds the rows of a batch received at now (epoch µs), sorted,
 // off the committer's path.
@@ -475,6 +519,7 @@ func (s *Store) prepare(spans []tracing.Span, now int64) *writeReq {
 		buf = binary.BigEndian.AppendUint64(buf[:0], uint64(ts))
 		buf = binary.BigEndian.AppendUint64(buf, uint64(now))
 		buf = binary.BigEndian.AppendUint64(buf, group)
+		buf = binary.BigEndian.AppendUint64(buf, base)
 		buf = tracing.AppendSpanProto(buf, sp)
 		v := append([]byte(nil), buf...)
 		req.spans = append(req.spans, kv{be64(seq), v})
@@ -483,13 +528,9 @@ func (s *Store) prepare(spans []tracing.Span, now int64) *writeReq {
 		req.body = append(req.body, v[recordHeader:]...)
 		ka.addSpan(sp, ts)
 	}
-	for _, k := range ka.keys(nil) {
-		req.idx = append(req.idx, kv{k: k})
-	}
+	req.idx = append(req.idx, postings(ka.keys(nil), base)...)
 	req.meta = s.metaRows(spans, now)
 	slices.SortFunc(req.idx, func(a, b kv) int { return bytes.Compare(a.k, b.k) })
-	// The spans of one trace share most rows: keep one of each.
-	req.idx = slices.CompactFunc(req.idx, func(a, b kv) bool { return a.v == nil && b.v == nil && bytes.Equal(a.k, b.k) })
 	return req
 }
 
