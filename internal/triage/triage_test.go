@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -163,7 +164,8 @@ func TestTriageExampleService(t *testing.T) {
 	if a := ag.Data.(*Agent); a.Name != "backend" || a.LogLevel != "INFO" {
 		t.Errorf("agent: %+v", a)
 	}
-	if !contains(ag.Summary, "exposed leaked 1") {
+	// At least the 10th request leaked; the load loop may have added more.
+	if !regexp.MustCompile(`^exposed leaked [1-9][0-9]*$`).MatchString(strings.Join(grep(ag.Summary, "exposed leaked"), "")) {
 		t.Errorf("agent summary lacks the leak counter: %q", ag.Summary)
 	}
 	readProfile(t, filepath.Join(bundle, "agent-heap.pb.gz"))
@@ -313,8 +315,14 @@ func TestTriageNoBPF(t *testing.T) {
 		t.Fatalf("cpu %s: %v", cpu.Status, cpu.Missing)
 	}
 	d := cpu.Data.(*ProfileData)
-	if d.Source != "agent" || d.Samples == 0 || len(d.Top) == 0 || !strings.Contains(d.Top[0].Function, "sha256") {
-		t.Errorf("agent CPU profile: %+v", d)
+	var sha bool
+	for i, e := range d.Top {
+		if i < 3 && strings.Contains(e.Function, "sha256") {
+			sha = true
+		}
+	}
+	if d.Source != "agent" || d.Samples == 0 || !sha {
+		t.Errorf("agent CPU profile without sha256 among the top 3: %+v", d)
 	}
 	readProfile(t, filepath.Join(dir, "b", "cpu-agent.pb.gz"))
 	for _, n := range []string{"offcpu", "syscalls", "core"} {
@@ -382,13 +390,15 @@ func readProfile(t *testing.T, path string) *profile.Profile {
 	return p
 }
 
-func contains(lines []string, sub string) bool {
+// grep returns the lines containing sub.
+func grep(lines []string, sub string) []string {
+	var out []string
 	for _, l := range lines {
 		if strings.Contains(l, sub) {
-			return true
+			out = append(out, l)
 		}
 	}
-	return false
+	return out
 }
 
 func httpGet(url string) error {
