@@ -22,7 +22,7 @@ const MaxDepth = 2000
 func isWS(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
 func skipWS(b []byte, i int) int {
-	for i < len(b) && isWS(b[i]) {
+	for i < len(b) && b[i] <= ' ' && isWS(b[i]) {
 		i++
 	}
 	return i
@@ -339,7 +339,11 @@ func parseObject(raw []byte, dst []member, ar *arena, check bool) ([]member, boo
 		}
 		i = skipWS(raw, i+1) // ':'
 		vs := i
-		i = skipValue(raw, i, 1)
+		if i < len(raw) && raw[i] == '"' {
+			i = skipString(raw, i)
+		} else {
+			i = skipValue(raw, i, 1)
+		}
 		if i < 0 {
 			return dst, false
 		}

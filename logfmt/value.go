@@ -46,6 +46,9 @@ func (r *renderer) appendJSString(b, raw []byte) []byte {
 	case '"':
 		return append(b, displayString(raw, &r.ar)...)
 	case '0':
+		if canonicalInt(raw) {
+			return append(b, raw...)
+		}
 		return appendJSNumber(b, numberValue(raw))
 	case '{':
 		return append(b, "[object Object]"...)
@@ -111,8 +114,13 @@ func (r *renderer) toNumber(raw []byte) float64 {
 
 // propertyKey is the key a value names when used as obj[v].
 func (r *renderer) propertyKey(raw []byte) []byte {
-	if kindOf(raw) == '"' {
+	switch kindOf(raw) {
+	case '"':
 		return displayString(raw, &r.ar)
+	case '0':
+		if canonicalInt(raw) {
+			return raw
+		}
 	}
 	var tmp [40]byte
 	s := r.appendJSString(tmp[:0], raw)
@@ -152,4 +160,25 @@ func (r *renderer) intKey(i int) []byte {
 
 func appendInt(b []byte, i int) []byte {
 	return appendPad(b, i, 1)
+}
+
+// canonicalInt reports a JSON integer that JavaScript prints unchanged:
+// up to 15 digits, no leading zero, not -0.
+func canonicalInt(raw []byte) bool {
+	if len(raw) == 0 || len(raw) > 15 {
+		return false
+	}
+	d := raw
+	if d[0] == '-' {
+		d = d[1:]
+		if len(d) == 0 || d[0] == '0' {
+			return false
+		}
+	}
+	for _, c := range d {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return len(d) == 1 || d[0] != '0'
 }
