@@ -503,8 +503,13 @@ func offcpuProgram(m *maps, tgid uint32, gl *GoLabels) (*ebpf.Program, error) {
 	insns = append(insns,
 		asm.LoadMem(asm.R0, asm.R10, tmp, asm.Word),
 		asm.StoreMem(asm.R10, keyOff+4, asm.R0, asm.Word),
-		// state: 1 when the thread blocked (prev_state != 0), 0 when preempted.
+		// state: 1 when the thread blocked (not preempted and prev_state
+		// != 0), 0 when it was preempted and stayed runnable.
+		asm.LoadMem(asm.R0, asm.R6, 0, asm.DWord),
+		asm.And.Imm(asm.R0, 0xff),
+		asm.JNE.Imm(asm.R0, 0, "runnable"),
 		asm.LoadMem(asm.R0, asm.R6, 24, asm.DWord),
+		asm.Mov.Reg32(asm.R0, asm.R0), // prev_state is an unsigned int
 		asm.JEq.Imm(asm.R0, 0, "runnable"),
 		asm.StoreImm(asm.R10, keyOff+24, 1, asm.Word),
 		asm.Mov.Imm(asm.R0, 0).WithSymbol("runnable"),

@@ -213,6 +213,22 @@ func TestOffCPU(t *testing.T) {
 	if time.Duration(sl) < d/2 || time.Duration(sl) > 3*d {
 		t.Fatalf("main.sleeper blocked %v in %v", time.Duration(sl), d)
 	}
+	// Time in nanosleep is blocked time, not preemption.
+	var blocked int64
+	for _, s := range res.Profile.Sample {
+		in := false
+		for _, l := range s.Location {
+			for _, ln := range l.Line {
+				in = in || ln.Function.Name == "main.sleeper"
+			}
+		}
+		if in && len(s.Label["state"]) == 1 && s.Label["state"][0] == "blocked" {
+			blocked += s.Value[1]
+		}
+	}
+	if blocked < sl*9/10 {
+		t.Errorf("only %v of main.sleeper's %v is labelled state=blocked", time.Duration(blocked), time.Duration(sl))
+	}
 }
 
 // TestTargetExit ends the session when the target exits and still builds.
