@@ -35,6 +35,9 @@ func TestCountGoExact(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if _, err := tg.Resolve("main.pick"); err == nil || !strings.Contains(err.Error(), "inlined") {
+				t.Errorf("main.pick (always inlined): %v", err)
+			}
 			if probes[0].Entry.Cost != "emulated" || !strings.Contains(probes[0].Entry.Inst, "PUSHQ BP") {
 				t.Errorf("entry site of main.work = %+v, want the emulated PUSHQ BP", probes[0].Entry)
 			}

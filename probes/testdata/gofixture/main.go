@@ -52,6 +52,10 @@ func inlinable(x int) int { return x * 2 }
 
 func small(x int) int { return x + 1 }
 
+// pick is always inlined; its bounds check keeps it in the inline tables,
+// so obs can say why it cannot be probed.
+func pick(s []int, i int) int { return s[i] * 2 }
+
 var sink int
 
 func expectGrow(depth int) int {
@@ -95,7 +99,8 @@ func main() {
 	case "calls":
 		n := arg(2, 100)
 		for i := 0; i < n; i++ {
-			result += work("hello-"+strconv.Itoa(i%10), i, []int{i, 2, 3})
+			tags := []int{i, 2, 3}
+			result += work("hello-"+strconv.Itoa(i%10), i, tags) + pick(tags, len(os.Args)-2) - pick(tags, len(os.Args)-2)
 		}
 	case "sleep":
 		n, ms := arg(2, 5), arg(3, 20)
