@@ -566,7 +566,9 @@ func (w *outWriter) Write(p []byte) (int, error) {
 	w.n += int64(accepted)
 	for len(p) > 0 {
 		if w.buf == nil {
-			w.buf = make([]byte, 0, OutputChunk)
+			// Room for the frame header first, so a full chunk goes
+			// out in one write without another copy.
+			w.buf = make([]byte, frameHeader, frameHeader+OutputChunk)
 		}
 		k := copy(w.buf[len(w.buf):cap(w.buf)], p)
 		w.buf = w.buf[:len(w.buf)+k]
@@ -595,16 +597,17 @@ func (w *outWriter) Flush() error {
 }
 
 func (w *outWriter) flushLocked() error {
-	if len(w.buf) == 0 || w.err != nil {
+	if len(w.buf) <= frameHeader || w.err != nil {
 		return w.err
 	}
+	putHeader(w.buf, FrameOutput, len(w.buf)-frameHeader)
 	_ = w.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-	if err := WriteFrame(w.conn, FrameOutput, w.buf); err != nil {
+	if _, err := w.conn.Write(w.buf); err != nil {
 		w.err = err
 		w.cancel()
 		return err
 	}
-	w.buf = w.buf[:0]
+	w.buf = w.buf[:frameHeader]
 	return nil
 }
 

@@ -55,6 +55,8 @@ type Client struct {
 	wmu   sync.Mutex
 	hello Hello
 	addr  string
+
+	scratch []byte
 }
 
 // DialTimeout bounds connecting and reading the agent's hello.
@@ -213,8 +215,12 @@ func (c *Client) Do(ctx context.Context, cmd string, args []string, out io.Write
 		}
 	}()
 	var outErr error
+	if c.scratch == nil {
+		c.scratch = make([]byte, OutputChunk)
+	}
 	for {
-		f, err := ReadFrame(c.br)
+		// Output frames are read into one buffer, reused.
+		f, err := readFrame(c.br, c.scratch)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()

@@ -45,15 +45,24 @@ func (f Frame) String() string {
 	return fmt.Sprintf("%c[%d]", f.Type, len(f.Payload))
 }
 
+// frameHeader is the length of a frame's header: length and type.
+const frameHeader = 5
+
+// putHeader fills the first frameHeader bytes of b for a frame of typ with
+// n payload bytes.
+func putHeader(b []byte, typ byte, n int) {
+	binary.BigEndian.PutUint32(b[:4], uint32(n+1))
+	b[4] = typ
+}
+
 // WriteFrame writes one frame: a 4-byte big-endian length of what follows,
 // the type byte, then the payload.
 func WriteFrame(w io.Writer, typ byte, payload []byte) error {
 	if len(payload) > MaxFramePayload {
 		return ErrFrameTooLarge
 	}
-	var hdr [5]byte
-	binary.BigEndian.PutUint32(hdr[:4], uint32(len(payload)+1))
-	hdr[4] = typ
+	var hdr [frameHeader]byte
+	putHeader(hdr[:], typ, len(payload))
 	if len(payload) == 0 {
 		_, err := w.Write(hdr[:])
 		return err
@@ -71,6 +80,12 @@ func WriteFrame(w io.Writer, typ byte, payload []byte) error {
 // ReadFrame reads one frame. It returns io.EOF only when the stream ends
 // cleanly between frames, io.ErrUnexpectedEOF inside one.
 func ReadFrame(r *bufio.Reader) (Frame, error) {
+	return readFrame(r, nil)
+}
+
+// readFrame is ReadFrame reading the payload into scratch when it is large
+// enough (the payload is then only valid until scratch is reused).
+func readFrame(r *bufio.Reader, scratch []byte) (Frame, error) {
 	var hdr [4]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return Frame{}, err
@@ -88,7 +103,11 @@ func ReadFrame(r *bufio.Reader) (Frame, error) {
 	}
 	f := Frame{Type: typ}
 	if n > 1 {
-		f.Payload = make([]byte, n-1)
+		if int(n-1) <= cap(scratch) {
+			f.Payload = scratch[:n-1]
+		} else {
+			f.Payload = make([]byte, n-1)
+		}
 		if _, err := io.ReadFull(r, f.Payload); err != nil {
 			return Frame{}, noEOF(err)
 		}

@@ -221,3 +221,60 @@ func BenchmarkRequest(b *testing.B) {
 	b.ReportMetric(float64(full)/float64(b.N), "ns/request")
 	b.ReportMetric(float64(full)/float64(raw), "request/pingpong")
 }
+
+// BenchmarkOutput streams 8 MiB of command output through the agent and,
+// in the same loop, the same bytes over a bare unix socket pair, and
+// reports both throughputs and their ratio.
+func BenchmarkOutput(b *testing.B) {
+	const size = 8 << 20
+	data := make([]byte, size)
+	a, _ := startAgent(b, Config{})
+	a.Command("blob", "8 MiB", func(_ context.Context, _ []string, w io.Writer) error {
+		for off := 0; off < size; off += 64 << 10 {
+			if _, err := w.Write(data[off : off+64<<10]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	c := dial(b, a)
+	pair, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	left, _ := net.FileConn(os.NewFile(uintptr(pair[0]), "l"))
+	right, _ := net.FileConn(os.NewFile(uintptr(pair[1]), "r"))
+	defer left.Close()
+	defer right.Close()
+	ctx := context.Background()
+	rbuf := make([]byte, 64<<10)
+	var raw, full time.Duration
+	b.SetBytes(size)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		go func() {
+			for off := 0; off < size; off += 64 << 10 {
+				left.Write(data[off : off+64<<10])
+			}
+		}()
+		for got := 0; got < size; {
+			n, err := right.Read(rbuf)
+			if err != nil {
+				b.Fatal(err)
+			}
+			got += n
+		}
+		t1 := time.Now()
+		if err := c.Do(ctx, "blob", nil, io.Discard); err != nil {
+			b.Fatal(err)
+		}
+		raw += t1.Sub(t0)
+		full += time.Since(t1)
+	}
+	b.StopTimer()
+	mbs := func(d time.Duration) float64 { return float64(size) * float64(b.N) / d.Seconds() / 1e6 }
+	b.ReportMetric(mbs(raw), "MB/s-socket")
+	b.ReportMetric(mbs(full), "MB/s-agent")
+	b.ReportMetric(mbs(full)/mbs(raw), "agent/socket")
+}

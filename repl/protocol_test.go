@@ -121,7 +121,7 @@ func TestOutputCap(t *testing.T) {
 	if out.Len() != 100_000 {
 		t.Fatalf("received %d bytes, want exactly the cap", out.Len())
 	}
-	if !errors.Is(writeErr, ErrOutputCapped) || !<-cancelled {
+	if wasCancelled := <-cancelled; !errors.Is(writeErr, ErrOutputCapped) || !wasCancelled {
 		t.Fatalf("the command saw write error %v and cancellation should be on", writeErr)
 	}
 	must(t, c, "uptime")
