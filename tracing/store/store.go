@@ -311,11 +311,9 @@ func indexKeys(sp *tracing.Span, ts int64) [][]byte {
 // a hundred spans so writes a few dozen rows instead of hundreds, and the
 // entries shared by the spans of one trace are kept once.
 func postings(flat [][]byte, batch uint64) []kv {
-	slices.SortFunc(flat, bytes.Compare)
-	flat = slices.CompactFunc(flat, bytes.Equal)
 	var out []kv
-	var cur []byte // prefix of the last row
-	var curSec uint64
+	rows := make(map[string]int, 64) // prefix+second -> index in out
+	var scratch []byte
 	for _, k := range flat {
 		n := len(k)
 		if n < 24 {
@@ -323,16 +321,19 @@ func postings(flat [][]byte, batch uint64) []kv {
 		}
 		prefix, entry := k[:n-24], k[n-24:]
 		sec := binary.BigEndian.Uint64(entry) / 1e6
-		if len(out) > 0 && sec == curSec && bytes.Equal(prefix, cur) {
-			out[len(out)-1].v = append(out[len(out)-1].v, entry...)
+		scratch = binary.BigEndian.AppendUint64(append(scratch[:0], prefix...), sec)
+		if i, ok := rows[string(scratch)]; ok {
+			v := out[i].v
+			// The spans of one trace come together, so a repeated entry
+			// is the row's last one.
+			if !bytes.Equal(v[len(v)-24:], entry) {
+				out[i].v = append(v, entry...)
+			}
 			continue
 		}
-		key := make([]byte, 0, len(prefix)+16)
-		key = append(key, prefix...)
-		key = binary.BigEndian.AppendUint64(key, sec)
-		key = binary.BigEndian.AppendUint64(key, batch)
+		key := binary.BigEndian.AppendUint64(append(make([]byte, 0, len(scratch)+8), scratch...), batch)
+		rows[string(scratch)] = len(out)
 		out = append(out, kv{key, append(make([]byte, 0, 4*24), entry...)})
-		cur, curSec = prefix, sec
 	}
 	return out
 }
@@ -541,10 +542,14 @@ func (s *Store) metaRows(spans []tracing.Span, now int64) []kv {
 	defer s.metaMu.Unlock()
 	var out []kv
 	v := be64(uint64(now))
-	add := func(k []byte) {
-		if h, ok := s.metaSeen[string(k)]; ok && h == hour {
+	var scratch []byte
+	// add looks the key up in scratch without allocating; only a name not
+	// written this hour is copied out.
+	add := func() {
+		if h, ok := s.metaSeen[string(scratch)]; ok && h == hour {
 			return
 		}
+		k := append([]byte(nil), scratch...)
 		s.metaSeen[string(k)] = hour
 		out = append(out, kv{k, v})
 	}
@@ -552,27 +557,31 @@ func (s *Store) metaRows(spans []tracing.Span, now int64) []kv {
 		sp := &spans[i]
 		svc := sp.LocalServiceName()
 		if svc != "" {
-			add(keyBuilder{mService}.b([]byte(svc)))
+			scratch = append(append(scratch[:0], mService), svc...)
+			add()
 			if sp.Name != "" {
-				add(keyBuilder{mName}.s(svc).b([]byte(sp.Name)))
+				scratch = append(append(append(append(scratch[:0], mName), svc...), 0), sp.Name...)
+				add()
 			}
 			if r := sp.RemoteServiceName(); r != "" {
-				add(keyBuilder{mRemote}.s(svc).b([]byte(r)))
+				scratch = append(append(append(append(scratch[:0], mRemote), svc...), 0), r...)
+				add()
 			}
 		}
 		for k, val := range sp.Tags {
 			if len(k) > 256 || len(val) > 256 {
 				continue
 			}
-			add(keyBuilder{mKey}.b([]byte(k)))
-			vk := keyBuilder{mValue}.s(k).b([]byte(val))
-			if _, ok := s.metaSeen[string(vk)]; !ok {
+			scratch = append(append(scratch[:0], mKey), k...)
+			add()
+			scratch = append(append(append(append(scratch[:0], mValue), k...), 0), val...)
+			if _, ok := s.metaSeen[string(scratch)]; !ok {
 				if s.keyValues[k] >= s.opts.MaxValuesPerKey {
 					continue
 				}
 				s.keyValues[k]++
 			}
-			add(vk)
+			add()
 		}
 	}
 	if len(s.metaSeen) > 1<<20 {
