@@ -17,7 +17,6 @@ package symtab
 
 import (
 	"bytes"
-	"debug/dwarf"
 	"debug/elf"
 	"encoding/binary"
 	"encoding/hex"
@@ -63,11 +62,7 @@ type File struct {
 	symOnce sync.Once
 	syms    []symbol
 
-	lineOnce sync.Once
-	lines    []lineRow
-
-	inlOnce sync.Once
-	subs    []subprogram // DWARF functions with their inlined calls, by lo
+	dw dwarfState // C lines and inlined frames, read per compilation unit
 }
 
 type symbol struct {
@@ -382,49 +377,6 @@ func (f *File) loadSymbols() {
 	})
 }
 
-func (f *File) loadLines() {
-	f.lineOnce.Do(func() {
-		defer func() { recover() }() // malformed DWARF: no lines
-		d, err := f.ef.DWARF()
-		if err != nil {
-			return
-		}
-		r := d.Reader()
-		for {
-			e, err := r.Next()
-			if err != nil || e == nil {
-				break
-			}
-			if e.Tag != dwarf.TagCompileUnit {
-				r.SkipChildren()
-				continue
-			}
-			lr, err := d.LineReader(e)
-			if err != nil || lr == nil {
-				r.SkipChildren()
-				continue
-			}
-			for {
-				var le dwarf.LineEntry
-				if err := lr.Next(&le); err != nil {
-					break
-				}
-				name := ""
-				if le.File != nil {
-					name = le.File.Name
-				}
-				if le.EndSequence {
-					f.lines = append(f.lines, lineRow{addr: le.Address})
-					continue
-				}
-				f.lines = append(f.lines, lineRow{addr: le.Address, file: name, line: le.Line})
-			}
-			r.SkipChildren()
-		}
-		sort.SliceStable(f.lines, func(i, j int) bool { return f.lines[i].addr < f.lines[j].addr })
-	})
-}
-
 // Lookup returns the frames at addr, a virtual address of the file as
 // linked (see Process for run-time addresses). Innermost first; nil when
 // nothing is known.
@@ -450,13 +402,16 @@ func (f *File) Lookup(addr uint64) []Frame {
 		// profile's whole symbolization.
 		return []Frame{fr}
 	}
-	f.loadLines()
-	if j := sort.Search(len(f.lines), func(j int) bool { return f.lines[j].addr > addr }) - 1; j >= 0 && f.lines[j].line > 0 {
-		fr.File, fr.Line = f.lines[j].file, f.lines[j].line
+	cu := f.unitFor(addr)
+	if cu == nil {
+		return []Frame{fr}
+	}
+	if j := sort.Search(len(cu.lines), func(j int) bool { return cu.lines[j].addr > addr }) - 1; j >= 0 && cu.lines[j].line > 0 {
+		fr.File, fr.Line = cu.lines[j].file, cu.lines[j].line
 	}
 	// Functions inlined at addr (DWARF inlined_subroutine): innermost
 	// first; each caller's line is its callee's call site.
-	if inl := f.inlinedAt(addr); len(inl) > 0 {
+	if inl := cu.inlinedAt(addr); len(inl) > 0 {
 		out := make([]Frame, 0, len(inl)+1)
 		file, line := fr.File, fr.Line
 		for i := len(inl) - 1; i >= 0; i-- {
