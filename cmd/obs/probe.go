@@ -460,46 +460,10 @@ func latencyResult(p probes.Probe, h probes.Histogram, sites []probes.AttachedSi
 	return o
 }
 
-func fmtNs(ns uint64) string {
-	return time.Duration(ns).Round(time.Microsecond / 10).String()
-}
+func fmtNs(ns uint64) string { return probes.FormatNs(ns) }
 
-// printQuantize prints a histogram the way DTrace's quantize() does: one
-// row per power of two (the value is the bucket's lower bound, in ns), with
-// an empty row either side of the populated range.
 func printQuantize(io *output.IO, name string, h probes.Histogram) {
-	io.Printf("%s  count=%d  p50=%s  p90=%s  p99=%s  max=%s\n", name, h.Count,
-		fmtNs(h.Quantile(0.5)), fmtNs(h.Quantile(0.9)), fmtNs(h.Quantile(0.99)), fmtNs(h.MaxNs))
-	if h.Count == 0 {
-		io.Printf("  (no completed calls)\n\n")
-		return
-	}
-	lo, hi := -1, -1
-	for i, n := range h.Buckets {
-		if n > 0 {
-			if lo < 0 {
-				lo = i
-			}
-			hi = i
-		}
-	}
-	if lo > 0 {
-		lo--
-	}
-	if hi < len(h.Buckets)-1 {
-		hi++
-	}
-	io.Printf("%16s  %s %s\n", "value (ns)", "------------- Distribution -------------", "count")
-	for i := lo; i <= hi; i++ {
-		v := uint64(1) << i
-		if i == 0 {
-			v = 0
-		}
-		n := h.Buckets[i]
-		bar := int(math.Round(40 * float64(n) / float64(h.Count)))
-		io.Printf("%16d |%-40s %d\n", v, strings.Repeat("@", bar), n)
-	}
-	io.Printf("\n")
+	probes.WriteQuantize(io.Out, name, h)
 }
 
 // traceJSON is one line of `obs probe trace --json` (JSON Lines).
