@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/obs-toolkit/obs/internal/testenv"
+	"github.com/obs-toolkit/obs/postmortem/coretest"
 )
 
 // toolchains are the Go versions the fixture is built with: the installed
@@ -271,4 +272,28 @@ func mustRead(t *testing.T, p string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// A NULL dereference in C called through cgo: the runtime's handler
+// aborts; info names the fault and where it happened.
+func TestInfoCgoCrash(t *testing.T) {
+	p, exe := coretest.CgoCore(t)
+	c, err := Open(p, Options{Exe: exe})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	in, err := c.Info()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in.GoSignal == nil || in.GoSignal.Name != "SIGSEGV" || in.GoSignal.Addr != 0 || !in.GoSignal.HasAddr {
+		t.Fatalf("fault %+v", in.GoSignal)
+	}
+	if in.Panic == nil || in.Panic.Kind != "fatal signal" || !strings.Contains(in.Panic.Message, "in C code called through cgo") {
+		t.Fatalf("panic %+v", in.Panic)
+	}
+	if in.Crashing == nil || !strings.Contains(in.Crashing.Frames[0].Func, "crash_in_c") || frameNamed(in.Crashing.Frames, "main.callC") == nil {
+		t.Fatalf("crashing stack %+v", in.Crashing)
+	}
 }

@@ -3,6 +3,8 @@ package postmortem
 import (
 	"fmt"
 	"os"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -185,15 +187,84 @@ func (c *Core) Info() (_ *Info, err error) {
 		}
 	}
 	cg := c.crashingGoroutine(gs)
+	var fault *SignalInfo
 	if cg != nil {
 		// Reload its stack with arguments.
 		full := *cg
-		full.Frames = trimCrash(c.stack(cg.dg, 64, true))
+		frames := c.stack(cg.dg, 64, true)
+		abort := 0
+		if in.Signal != nil {
+			abort = in.Signal.Number
+		}
+		var cut int
+		fault, cut = signalFrame(frames, abort)
+		if fault != nil {
+			frames = frames[cut:]
+		}
+		full.Frames = trimCrash(frames)
 		in.Crashing = &full
 		in.GoSignal = c.goSignal(cg)
 	}
 	in.Panic = c.panicInfo(cg)
+	if in.GoSignal == nil && fault != nil {
+		// A fault the runtime did not turn into a panic (in C code, or in
+		// the runtime itself): it crashed from its signal handler.
+		in.GoSignal = fault
+		if in.Panic == nil {
+			where := "in Go code"
+			for _, f := range in.Crashing.Frames {
+				if f.Func == "runtime.asmcgocall" || strings.HasPrefix(f.Func, "C.") || strings.HasPrefix(f.Func, "_cgo_") {
+					where = "in C code called through cgo"
+					break
+				}
+			}
+			in.Panic = &PanicInfo{Kind: "fatal signal", Goroutine: in.Crashing.ID,
+				Message: fmt.Sprintf("%s at address %#x %s", fault.Name, fault.Addr, where)}
+		}
+	}
 	return in, nil
+}
+
+var (
+	sigArgRe  = regexp.MustCompile(`si_signo: (-?\d+), si_errno: -?\d+, si_code: (-?\d+), si_addr: (\d+)`)
+	sigNumArg = regexp.MustCompile(`^\d+$`)
+)
+
+// signalFrame finds the signal handler frame (runtime.sigtrampgo) that
+// took a signal other than the final abort, and returns that signal and
+// the index of the frame after it (the one that faulted).
+func signalFrame(frames []Frame, abort int) (*SignalInfo, int) {
+	for i, f := range frames {
+		if f.Func != "runtime.sigtrampgo" {
+			continue
+		}
+		var sig int
+		var info string
+		for _, a := range f.Args {
+			switch a.Name {
+			case "sig":
+				if sigNumArg.MatchString(a.Value) {
+					sig, _ = strconv.Atoi(a.Value)
+				}
+			case "info":
+				info = a.Value
+			}
+		}
+		if sig == 0 || sig == abort {
+			continue
+		}
+		s := &SignalInfo{Number: sig, Name: signame(sig)}
+		if m := sigArgRe.FindStringSubmatch(info); m != nil {
+			s.Code, _ = strconv.Atoi(m[2])
+			s.Addr, _ = strconv.ParseUint(m[3], 10, 64)
+			s.HasAddr = s.Code > 0
+		}
+		if i+1 < len(frames) {
+			s.PC = frames[i+1].PC
+		}
+		return s, i + 1
+	}
+	return nil, 0
 }
 
 func (c *Core) symU64(name string) uint64 {

@@ -121,7 +121,11 @@ func printInfo(io *output.IO, in *postmortem.Info) {
 		io.Printf(" (code %d, pc %#x)\n", s.Code, s.PC)
 	}
 	if s := in.GoSignal; s != nil {
-		io.Printf("go signal %s at address %#x, pc %#x (turned into a panic by the runtime)\n", s.Name, s.Addr, s.PC)
+		how := "turned into a panic by the runtime"
+		if in.Panic != nil && in.Panic.Kind == "fatal signal" {
+			how = "the runtime's handler aborted the process"
+		}
+		io.Printf("go signal %s at address %#x, pc %#x (%s)\n", s.Name, s.Addr, s.PC, how)
 	}
 	if p := in.Panic; p != nil {
 		io.Printf("%-9s %s\n", p.Kind, io.Paint(output.Bold, p.Message))

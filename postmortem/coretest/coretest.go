@@ -176,3 +176,54 @@ func FindCore(dir string, pid int) string {
 	}
 	return ""
 }
+
+// CgoCore builds testdata/cores/cgocrash (a NULL dereference in C called
+// through cgo) and returns a kernel core of it and the executable. It
+// needs a C compiler.
+func CgoCore(t testing.TB) (core, exe string) {
+	t.Helper()
+	testenv.RequireTool(t, "gcc")
+	AllowCores(t)
+	coreMu.Lock()
+	defer coreMu.Unlock()
+	if p, ok := cores["cgo"]; ok {
+		return p, filepath.Join(Dir(), "cgocrash")
+	}
+	src := filepath.Join(Dir(), "src-cgocrash")
+	exe = filepath.Join(Dir(), "cgocrash")
+	main, err := os.ReadFile(filepath.Join(repoRoot(), "testdata/cores/cgocrash/main.go"))
+	if err == nil {
+		err = os.MkdirAll(src, 0o755)
+	}
+	if err == nil {
+		err = os.WriteFile(filepath.Join(src, "main.go"), main, 0o644)
+	}
+	if err == nil {
+		err = os.WriteFile(filepath.Join(src, "go.mod"), []byte("module cgocrash\n\ngo 1.25.0\n"), 0o644)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("go", "build", "-o", exe, ".")
+	cmd.Dir = src
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=1", "GOFLAGS=")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build cgocrash: %v\n%s", err, out)
+	}
+	dir, err := os.MkdirTemp(Dir(), "core-cgo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := exec.Command(exe)
+	run.Dir = dir
+	run.Env = append(os.Environ(), "GOTRACEBACK=crash")
+	if err := run.Run(); err == nil {
+		t.Fatal("cgocrash exited 0")
+	}
+	p := FindCore(dir, run.ProcessState.Pid())
+	if p == "" {
+		testenv.SkipOrFail(t, "cgocrash left no core")
+	}
+	cores["cgo"] = p
+	return p, exe
+}
