@@ -112,18 +112,33 @@ func candidateDirs() []string {
 		}
 	}
 	add(SocketDir())
+	var more []string
 	if m, _ := filepath.Glob("/run/user/*/obs"); m != nil {
 		for _, d := range m {
-			add(d)
+			if isUID(filepath.Base(filepath.Dir(d))) {
+				more = append(more, d)
+			}
 		}
 	}
-	if m, _ := filepath.Glob(filepath.Join(os.TempDir(), "obs-*")); m != nil {
-		for _, d := range m {
-			add(d)
+	for _, tmp := range []string{os.TempDir(), "/tmp"} {
+		if m, _ := filepath.Glob(filepath.Join(tmp, "obs-*")); m != nil {
+			for _, d := range m {
+				if isUID(strings.TrimPrefix(filepath.Base(d), "obs-")) {
+					more = append(more, d)
+				}
+			}
 		}
 	}
-	sort.Strings(out[1:])
+	sort.Strings(more)
+	for _, d := range more {
+		add(d)
+	}
 	return out
+}
+
+func isUID(s string) bool {
+	_, err := strconv.ParseUint(s, 10, 32)
+	return err == nil
 }
 
 // socketForPID finds the socket of the agent in process pid. It looks where
@@ -172,7 +187,11 @@ func socketForPID(pid int) (string, error) {
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("process %d has no obs agent socket (looked in %s)", pid, strings.Join(uniq(tries), ", "))
+	looked := uniq(tries)
+	if len(looked) > 4 {
+		looked = append(looked[:4], fmt.Sprintf("%d more", len(looked)-4))
+	}
+	return "", fmt.Errorf("process %d has no obs agent socket (looked at %s)", pid, strings.Join(looked, ", "))
 }
 
 func uniq(s []string) []string {
