@@ -60,8 +60,8 @@ func main() {
 	s.Expose("requests", b.requests.Load)
 	s.Expose("leaked", b.leaked.Load)
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /work", b.work)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	svc.Handle(mux, "GET /work", b.work)
+	svc.Handle(mux, "GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	os.Exit(s.Run(mux))
 }
 

@@ -200,11 +200,11 @@ func complete(traces map[string][]span) string {
 		var feServer, feClient, beServer, beWork bool
 		for _, s := range spans {
 			switch {
-			case s.LocalEndpoint.ServiceName == "frontend" && s.Kind == "SERVER":
+			case s.LocalEndpoint.ServiceName == "frontend" && s.Kind == "SERVER" && s.Name == "get /api/hash":
 				feServer = true
 			case s.LocalEndpoint.ServiceName == "frontend" && s.Kind == "CLIENT":
 				feClient = true
-			case s.LocalEndpoint.ServiceName == "backend" && s.Kind == "SERVER":
+			case s.LocalEndpoint.ServiceName == "backend" && s.Kind == "SERVER" && s.Name == "get /work":
 				beServer = true
 			case s.LocalEndpoint.ServiceName == "backend" && s.Name == "hash+sort":
 				beWork = true

@@ -56,8 +56,8 @@ func main() {
 	s.Expose("failures", fe.failures.Load)
 	s.Expose("backend", func() string { return fe.backend })
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /api/hash", fe.hash)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	svc.Handle(mux, "GET /api/hash", fe.hash)
+	svc.Handle(mux, "GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	os.Exit(s.Run(mux))
 }
 

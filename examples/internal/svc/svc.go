@@ -149,6 +149,18 @@ func (s *Service) Run(h http.Handler) int {
 	return code
 }
 
+// Handle registers h on mux for pattern ("GET /work") and names the
+// request's server span after the route, so traces read "GET /work"
+// rather than the bare method.
+func Handle(mux *http.ServeMux, pattern string, h http.HandlerFunc) {
+	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if sp := zipkin.SpanFromContext(r.Context()); sp != nil {
+			sp.SetName(pattern)
+		}
+		h(w, r)
+	})
+}
+
 // Expose makes v readable through the REPL agent (obs repl NAME -e 'get
 // NAME'); nothing happens without an agent.
 func (s *Service) Expose(name string, v any) {
