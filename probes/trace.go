@@ -14,6 +14,7 @@ import (
 	"github.com/cilium/ebpf/ringbuf"
 	"golang.org/x/sys/unix"
 
+	"github.com/obs-toolkit/obs/internal/procfs"
 	"github.com/obs-toolkit/obs/probes/goabi"
 	"github.com/obs-toolkit/obs/probes/usdt"
 )
@@ -67,6 +68,8 @@ type Tracer struct {
 	opts   TraceOptions
 	events atomic.Uint64
 	mono   time.Duration // wall clock minus CLOCK_MONOTONIC
+	t      *Target
+	maps   map[int][]procfs.Mapping // per pid, for PIE type lookups (Next's goroutine only)
 }
 
 const retFlag = 1 << 31
@@ -86,7 +89,7 @@ func Trace(t *Target, probes []Probe, o TraceOptions) (*Tracer, error) {
 	if o.RingSize <= 0 {
 		o.RingSize = 1 << 20
 	}
-	tr := &Tracer{Probes: probes, opts: o, plans: map[uint32]tracePlan{},
+	tr := &Tracer{Probes: probes, opts: o, plans: map[uint32]tracePlan{}, t: t,
 		params: make([][]goabi.Param, len(probes)), rets: make([][]goabi.Param, len(probes)), notes: make([]string, len(probes))}
 	var ts unix.Timespec
 	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
@@ -347,7 +350,7 @@ func (tr *Tracer) decode(b []byte) (Event, bool) {
 			}
 			break
 		}
-		ev.Args = funcValues(p.IsGo, ps, words, caps, tr.opts.StrSize)
+		ev.Args = funcValues(p.IsGo, ps, words, caps, tr.opts.StrSize, func(a uint64) (string, bool) { return tr.goTypeName(p, ev.PID, a) })
 	}
 	return ev, true
 }
@@ -411,7 +414,7 @@ func rawUint(v uint64) any {
 	return float64(v)
 }
 
-func funcValues(isGo bool, ps []goabi.Param, words [nWords]uint64, caps [][]byte, capSize int) []Value {
+func funcValues(isGo bool, ps []goabi.Param, words [nWords]uint64, caps [][]byte, capSize int, typeName func(uint64) (string, bool)) []Value {
 	regs := goabi.SysVRegs
 	if isGo {
 		regs = goabi.IntRegs
@@ -480,7 +483,19 @@ func funcValues(isGo bool, ps []goabi.Param, words [nWords]uint64, caps [][]byte
 				}
 			}
 		case goabi.KIface:
-			v.Value = fmt.Sprintf("{type:%#x data:%#x}", word(p.Regs[0]), word(p.Regs[1]))
+			tw, dw := word(p.Regs[0]), word(p.Regs[1])
+			switch {
+			case tw == 0:
+				v.Value, v.Raw = "nil", nil
+			case typeName != nil:
+				if n, ok := typeName(tw); ok {
+					v.Value, v.Raw = fmt.Sprintf("(%s)%#x", n, dw), n
+					break
+				}
+				fallthrough
+			default:
+				v.Value = fmt.Sprintf("{type:%#x data:%#x}", tw, dw)
+			}
 		default:
 			var parts []string
 			for _, r := range p.Regs {
@@ -526,6 +541,35 @@ func sliceValue(p goabi.Param, data []byte, n, cp uint64) string {
 		more = " ..."
 	}
 	return head + " [" + strings.Join(el, " ") + more + "]"
+}
+
+// goTypeName names the Go type at a run-time address of pid, through the
+// process's maps for PIE binaries.
+func (tr *Tracer) goTypeName(p Probe, pid int, addr uint64) (string, bool) {
+	bin, err := tr.t.Binary(p.Path)
+	if err != nil {
+		return "", false
+	}
+	if bin.PIE {
+		if tr.maps == nil {
+			tr.maps = map[int][]procfs.Mapping{}
+		}
+		maps, ok := tr.maps[pid]
+		if !ok {
+			maps, _ = procfs.Maps(pid)
+			tr.maps[pid] = maps
+		}
+		m, ok := procfs.Find(maps, addr)
+		if !ok || !m.IsFile() {
+			return "", false
+		}
+		link, ok := bin.AddrOfOffset(addr - m.Start + m.Offset)
+		if !ok {
+			return "", false
+		}
+		addr = link
+	}
+	return bin.GoTypeName(addr)
 }
 
 // Close detaches every probe and ends Next.

@@ -137,3 +137,43 @@ func TestTraceCString(t *testing.T) {
 	tr.Close()
 	p.finish()
 }
+
+// TestTraceGoInterface decodes an error result: nil, or the dynamic type
+// named from the binary's itab symbols (PIE included).
+func TestTraceGoInterface(t *testing.T) {
+	testenv.RequireRoot(t)
+	for _, flags := range [][]string{nil, {"-buildmode=pie"}} {
+		bin := goFixture(t, "", flags...)
+		p := startFixture(t, bin, "calls", "6")
+		tg, err := ProcessTarget(p.pid())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps, err := tg.ResolveAll([]string{"main.check"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr, err := Trace(tg, ps, TraceOptions{Ret: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.goAhead()
+		var rets []string
+		for _, ev := range collect(t, tr, 12) {
+			if ev.Ret {
+				v := argString(ev)
+				if i := strings.Index(v, ")0x"); i > 0 {
+					v = v[:i+1] // drop the data pointer
+				}
+				rets = append(rets, v)
+			}
+		}
+		want := "~r0=nil ~r0=(*errors.errorString) ~r0=nil ~r0=(*errors.errorString) ~r0=nil ~r0=(*errors.errorString)"
+		if got := strings.Join(rets, " "); got != want {
+			t.Errorf("%v: returns %s\nwant %s", flags, got, want)
+		}
+		tr.Close()
+		p.expect("done")
+		p.finish()
+	}
+}

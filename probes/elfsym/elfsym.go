@@ -52,6 +52,9 @@ type Binary struct {
 	byName map[string]int
 	text   textSection
 	pcln   []byte
+	// Go type descriptors and itabs by address (type:*, go:itab.*), for
+	// naming the dynamic type of an interface value.
+	typeSyms map[uint64]string
 }
 
 type textSection struct {
@@ -124,6 +127,14 @@ func load(f *elf.File) (b *Binary, err error) {
 			return nil, err
 		}
 		for _, s := range syms {
+			if elf.ST_TYPE(s.Info) == elf.STT_OBJECT && s.Value != 0 &&
+				(strings.HasPrefix(s.Name, "type:") || strings.HasPrefix(s.Name, "go:itab.")) {
+				if b.typeSyms == nil {
+					b.typeSyms = map[uint64]string{}
+				}
+				b.typeSyms[s.Value] = s.Name
+				continue
+			}
 			if elf.ST_TYPE(s.Info) != elf.STT_FUNC || s.Section == elf.SHN_UNDEF {
 				continue
 			}
@@ -294,4 +305,36 @@ func (b *Binary) InlinedOnly(name string) bool {
 	}
 	needle := append(append([]byte{0}, name...), 0)
 	return bytes.Contains(b.pcln, needle)
+}
+
+// GoTypeName names the Go type whose descriptor (or itab) is at the
+// link-time address addr: "*errors.errorString" for both the descriptor
+// type:*errors.errorString and the itab go:itab.*errors.errorString,error.
+// It needs the symbol table (not stripped binaries) and only knows
+// descriptors and itabs the linker laid out.
+func (b *Binary) GoTypeName(addr uint64) (string, bool) {
+	n, ok := b.typeSyms[addr]
+	if !ok {
+		return "", false
+	}
+	if rest, ok := strings.CutPrefix(n, "go:itab."); ok {
+		// go:itab.CONCRETE,INTERFACE; the interface type may itself
+		// contain commas only inside brackets, the concrete type too, so
+		// split at the last top-level comma.
+		depth := 0
+		for i := len(rest) - 1; i >= 0; i-- {
+			switch rest[i] {
+			case ']', ')', '}':
+				depth++
+			case '[', '(', '{':
+				depth--
+			case ',':
+				if depth == 0 {
+					return rest[:i], true
+				}
+			}
+		}
+		return rest, true
+	}
+	return strings.TrimPrefix(n, "type:"), true
 }

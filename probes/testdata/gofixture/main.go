@@ -11,6 +11,7 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -26,6 +27,18 @@ func work(name string, n int, tags []int) int {
 
 //go:noinline
 func mix(a, b int) int { return a ^ b }
+
+var errOdd = errors.New("odd")
+
+// check returns nil for even n and an error for odd n.
+//
+//go:noinline
+func check(n int) error {
+	if n%2 == 1 {
+		return errOdd
+	}
+	return nil
+}
 
 //go:noinline
 func sleepy(ms int) int {
@@ -99,6 +112,9 @@ func main() {
 	case "calls":
 		n := arg(2, 100)
 		for i := 0; i < n; i++ {
+			if check(i) != nil {
+				result--
+			}
 			tags := []int{i, 2, 3}
 			result += work("hello-"+strconv.Itoa(i%10), i, tags) + pick(tags, len(os.Args)-2) - pick(tags, len(os.Args)-2)
 		}
