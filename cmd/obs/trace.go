@@ -85,6 +85,7 @@ type traceServeOptions struct {
 	json        bool
 	kafka       string
 	kafkaTopic  string
+	otlpListen  string
 	ready       func(addr string) // tests
 }
 
@@ -96,7 +97,8 @@ func newTraceServeCmd(g *globals) *cobra.Command {
 		Long: `Run a Zipkin-compatible server: services send spans to POST /api/v2/spans
 (JSON v2 or application/x-protobuf) or /api/v1/spans (v1 JSON or
 application/x-thrift), gzip or deflate encoded; OpenTelemetry SDKs can send
-OTLP/HTTP (protobuf or JSON) to /v1/traces on the same port. Zipkin's UI (Lens), Grafana's
+OTLP/HTTP (protobuf or JSON) to /v1/traces on the same port, or on
+--otlp-listen (127.0.0.1:4318 is the SDKs' default). Zipkin's UI (Lens), Grafana's
 Zipkin data source and the obs trace commands read the /api/v2 query API.
 Prometheus metrics are at /metrics.
 
@@ -128,6 +130,7 @@ directory), retention (seconds).`,
 	c.Flags().BoolVar(&o.json, "json", false, "print the listening address as JSON")
 	c.Flags().StringVar(&o.kafka, "kafka", "", "also forward spans to these Kafka brokers (host:port,...)")
 	c.Flags().StringVar(&o.kafkaTopic, "kafka-topic", "zipkin", "Kafka topic for --kafka")
+	c.Flags().StringVar(&o.otlpListen, "otlp-listen", "", "also serve on this address (e.g. 127.0.0.1:4318, OTLP/HTTP's default) for OpenTelemetry SDKs")
 	return c
 }
 
@@ -177,8 +180,24 @@ func runTraceServe(ctx context.Context, o *traceServeOptions) error {
 		cfg.Forward = fw
 	}
 	srv := server.New(st, cfg)
+	errc := make(chan error, 1)
+	if o.otlpListen != "" {
+		oln, err := net.Listen("tcp", o.otlpListen)
+		if err != nil {
+			return output.Failf("listen on %s: %v", o.otlpListen, err)
+		}
+		if !o.json {
+			fmt.Fprintf(o.io.Err, "obs trace serve: OTLP/HTTP also on http://%s/v1/traces\n", oln.Addr())
+		}
+		go func() { errc <- srv.Serve(ctx, oln) }()
+	}
 	if err := srv.Serve(ctx, ln); err != nil && !errors.Is(err, net.ErrClosed) {
 		return output.Failf("serve: %v", err)
+	}
+	if o.otlpListen != "" {
+		if err := <-errc; err != nil && !errors.Is(err, net.ErrClosed) {
+			return output.Failf("serve %s: %v", o.otlpListen, err)
+		}
 	}
 	return nil
 }
