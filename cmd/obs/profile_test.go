@@ -161,6 +161,15 @@ func TestProfileAgent(t *testing.T) {
 			t.Error(err)
 		}
 	}
+	// cpu through the agent's runtime profiler rather than eBPF.
+	file := filepath.Join(dir, "cpu.pb.gz")
+	code, out, errs := runObs(t, "profile", "cpu", "-p", pid, "--agent", "-d", "1s", "-o", file, "--json")
+	if code != 0 || !strings.Contains(out, `"kind": "cpu"`) {
+		t.Fatalf("cpu --agent: exit %d %s %s", code, out, errs)
+	}
+	if code, _, _ := runObs(t, "profile", "offcpu", "-p", pid, "--agent"); code != 2 {
+		t.Errorf("offcpu --agent: exit %d, want 2", code)
+	}
 }
 
 // TestProfileInterrupt sends SIGINT while `obs profile cpu -d 0` runs, as
