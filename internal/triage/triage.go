@@ -188,6 +188,10 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if opts.Dir == "" {
 		opts.Dir = fmt.Sprintf("triage-%d-%s", opts.Pid, time.Now().UTC().Format("20060102T150405Z"))
 	}
+	// A bundle never mixes two runs: the directory must be new or empty.
+	if ents, err := os.ReadDir(opts.Dir); err == nil && len(ents) > 0 {
+		return nil, fmt.Errorf("triage: bundle directory %s is not empty; choose a new one with -o", opts.Dir)
+	}
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("triage: bundle directory: %w", err)
 	}

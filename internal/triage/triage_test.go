@@ -374,6 +374,13 @@ func TestTriageNoProcess(t *testing.T) {
 	if _, err := Run(context.Background(), Options{Pid: -1}); err == nil {
 		t.Error("negative pid: want an error")
 	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "report.md"), []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(context.Background(), Options{Pid: os.Getpid(), Dir: dir}); err == nil || !strings.Contains(err.Error(), "not empty") {
+		t.Errorf("a used bundle directory: got %v, want a refusal", err)
+	}
 }
 
 func readProfile(t *testing.T, path string) *profile.Profile {
