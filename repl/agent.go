@@ -465,6 +465,7 @@ func (a *Agent) request(c net.Conn, payload []byte, frames <-chan Frame, readErr
 		cancelled bool
 		dropped   bool
 		grace     <-chan time.Time
+		closed    = a.closed
 	)
 	for {
 		select {
@@ -490,7 +491,8 @@ func (a *Agent) request(c net.Conn, payload []byte, frames <-chan Frame, readErr
 				grace = time.After(2 * time.Second)
 			}
 			readErr = nil
-		case <-a.closed:
+		case <-closed:
+			closed = nil // seen once; a closed channel is always ready
 			dropped = true
 			cancel()
 			if grace == nil {
@@ -501,9 +503,9 @@ func (a *Agent) request(c net.Conn, payload []byte, frames <-chan Frame, readErr
 			// writes are discarded.
 			w.close()
 			if !dropped {
-				_ = WriteFrame(c, FrameError, []byte("cancelled (the command ignores cancellation and is still running in the service)"))
+				return w.send(FrameError, []byte("cancelled (the command ignores cancellation and is still running in the service)"))
 			}
-			return !dropped
+			return false
 		}
 	}
 }

@@ -471,3 +471,37 @@ func TestOtherUserRefused(t *testing.T) {
 		t.Fatalf("root: %v: %s", err, out)
 	}
 }
+
+func TestCloseCancelsCommands(t *testing.T) {
+	a, _ := startAgent(t, Config{})
+	started := make(chan struct{}, 1)
+	stopped := make(chan struct{})
+	a.Command("wait", "waits", func(ctx context.Context, args []string, w io.Writer) error {
+		started <- struct{}{}
+		<-ctx.Done()
+		close(stopped)
+		return nil
+	})
+	c := dial(t, a)
+	errc := make(chan error, 1)
+	go func() { errc <- c.Do(context.Background(), "wait", nil, nil) }()
+	<-started
+	a.Close()
+	select {
+	case <-stopped:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Close did not cancel the running command")
+	}
+	select {
+	case err := <-errc:
+		var ce *CommandError
+		if err == nil || errors.As(err, &ce) {
+			t.Fatalf("Do across Close: %v, want a transport error", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Do did not return after Close")
+	}
+	if _, err := os.Stat(a.Socket()); !os.IsNotExist(err) {
+		t.Fatalf("socket after Close: %v", err)
+	}
+}
