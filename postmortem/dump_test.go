@@ -64,7 +64,13 @@ func procState(pid int) string {
 }
 
 func TestDumpLive(t *testing.T) {
-	exe := crasher(t, "")
+	for _, tc := range toolchains(t) {
+		t.Run(tcName(tc), func(t *testing.T) { dumpLive(t, tc) })
+	}
+}
+
+func dumpLive(t *testing.T, tc string) {
+	exe := crasher(t, tc)
 	cmd := startHold(t, exe)
 	pid := cmd.Process.Pid
 	path := filepath.Join(t.TempDir(), "live.core")

@@ -53,6 +53,17 @@ type LeakReport struct {
 	Suspects   []*Suspect `json:"suspects"` // blocked long or in large numbers, but wakeable
 	Expected   []*Suspect `json:"expected"` // waits that are normal (main parked forever, runtime)
 	Mark       MarkStats  `json:"mark"`
+	// The largest types (census) and in-use allocation sites (sampled
+	// profile), for memory leaks; empty when unavailable.
+	TopTypes []TypeCount `json:"top_types"`
+	TopSites []SiteLine  `json:"top_sites"`
+}
+
+// SiteLine is an allocation site with its in-use figures.
+type SiteLine struct {
+	Site         Frame `json:"site"`
+	InUseObjects int64 `json:"inuse_objects"`
+	InUseBytes   int64 `json:"inuse_bytes"`
 }
 
 type waitKind int
@@ -219,6 +230,14 @@ func (c *Core) Leaks(opt LeakOptions) (_ *LeakReport, err error) {
 		s := c.suspect(bk, info, m, false)
 		s.Why = "The main goroutine is parked forever (select {} or a nil channel): the program serves from other goroutines; this is normal."
 		rep.Expected = append(rep.Expected, s)
+	}
+	if cen, err := c.Census(); err == nil {
+		rep.TopTypes = cen.Types[:min(5, len(cen.Types))]
+	}
+	if p, err := c.HeapProfile(); err == nil {
+		for _, s := range p.Sites[:min(5, len(p.Sites))] {
+			rep.TopSites = append(rep.TopSites, SiteLine{s.Site(), s.InUseObjects, s.InUseBytes})
+		}
 	}
 	return rep, nil
 }

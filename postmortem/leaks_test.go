@@ -44,6 +44,9 @@ func TestLeaksExact(t *testing.T) {
 					t.Errorf("sleeping goroutine reported: %+v", s)
 				}
 			}
+			if len(rep.TopTypes) == 0 || rep.TopTypes[0].Type != "main.Record" || len(rep.TopSites) == 0 || rep.TopSites[0].Site.Func != "main.makeRecords" {
+				t.Errorf("top types %v sites %v", rep.TopTypes, rep.TopSites)
+			}
 			if rep.Mark.Conservative != 0 {
 				t.Logf("objects scanned word by word: %d of %d", rep.Mark.Conservative, rep.Mark.Marked)
 			}

@@ -356,7 +356,9 @@ invent one). Wakeable buckets with --min-count goroutines or more, or waiting
 --json fields: goroutines, blocked, leaked, certain[], suspects[], expected[]
 (each {certain,count,wait_reason,longest_wait_ns,top{func,file,line},
 created_by,ids,objects,reached_from,why}), mark{marked_objects,
-precise_objects,conservative_objects,stack_words,spans,rounds}.`,
+precise_objects,conservative_objects,stack_words,frames_by_map,frames_by_word,
+spans,rounds}, top_types[{type,objects,bytes,source}], top_sites[{site,
+inuse_objects,inuse_bytes}].`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
 			core, err := openCore(args[0], exe)
@@ -402,6 +404,15 @@ func printLeaks(io *output.IO, rep *postmortem.LeakReport) {
 	section("LEAKED (certain)", rep.Certain, output.Red)
 	section("SUSPECTS", rep.Suspects, output.Yellow)
 	section("EXPECTED WAITS", rep.Expected, output.Dim)
+	if len(rep.TopTypes) > 0 || len(rep.TopSites) > 0 {
+		io.Printf("\n%s\n", io.Paint(output.Bold, "LARGEST TYPES AND ALLOCATION SITES"))
+		for _, t := range rep.TopTypes {
+			io.Printf("  %9s  %7d x %s\n", fmtBytes(uint64(t.Bytes)), t.Objects, t.Type)
+		}
+		for _, s := range rep.TopSites {
+			io.Printf("  %9s  %7d objects allocated at %s %s:%d\n", fmtBytes(uint64(s.InUseBytes)), s.InUseObjects, s.Site.Func, shortFile(s.Site.File), s.Site.Line)
+		}
+	}
 	mk := rep.Mark
 	io.Printf("\nmark: %d objects reached (%d scanned by pointer mask, %d word by word), %d stack words, %d spans, %d rounds\n",
 		mk.Marked, mk.Precise, mk.Conservative, mk.StackWords, mk.Spans, mk.Rounds)
