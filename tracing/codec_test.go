@@ -269,3 +269,31 @@ func FuzzThrift(f *testing.F) {
 		}
 	})
 }
+
+func benchBatch() []Span {
+	var out []Span
+	for t := 0; t < 10; t++ {
+		for j := 0; j < 10; j++ {
+			s := Span{TraceID: TraceID{High: uint64(t+1) << 40, Low: uint64(t + 7)}, ID: ID(j + 1), Kind: KindClient, Name: "get /api/v1/item",
+				Timestamp: 1764628000000000 + int64(j), Duration: 1234, LocalEndpoint: &Endpoint{ServiceName: "frontend", Port: 8080},
+				RemoteEndpoint: &Endpoint{ServiceName: "backend"},
+				Tags:           map[string]string{"http.method": "GET", "http.path": "/api/v1/item/3", "http.status_code": "200", "component": "net/http"}}
+			if j > 0 {
+				s.ParentID = 1
+			}
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// BenchmarkDecodeJSONV2 decodes a 100-span batch; b.N counts batches.
+func BenchmarkDecodeJSONV2(b *testing.B) {
+	body := EncodeJSONV2(benchBatch())
+	b.SetBytes(int64(len(body)))
+	for i := 0; i < b.N; i++ {
+		if _, err := DecodeJSONV2(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

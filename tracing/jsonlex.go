@@ -12,9 +12,54 @@ import (
 // unknown values skipped. It never panics on bad input; errors carry the
 // byte offset.
 type jsonReader struct {
-	b     []byte
-	i     int
-	depth int
+	b      []byte
+	i      int
+	depth  int
+	intern map[string]string // short strings seen in this document
+}
+
+// strBytes reads a string value and returns its bytes: a slice of the input
+// when it has no escapes (valid until the input changes), else a copy.
+func (r *jsonReader) strBytes() ([]byte, error) {
+	if r.peek() != '"' {
+		return nil, r.errf("want a string")
+	}
+	start := r.i + 1
+	for j := start; j < len(r.b); j++ {
+		c := r.b[j]
+		if c == '"' {
+			r.i = j + 1
+			return r.b[start:j], nil
+		}
+		if c == '\\' || c < 0x20 {
+			break
+		}
+	}
+	s, err := r.str()
+	return []byte(s), err
+}
+
+// istr reads a string, sharing one copy of each short string within the
+// document: service names, tag keys and common values repeat in every span.
+func (r *jsonReader) istr() (string, error) {
+	b, err := r.strBytes()
+	if err != nil {
+		return "", err
+	}
+	if len(b) > 64 {
+		return string(b), nil
+	}
+	if r.intern == nil {
+		r.intern = make(map[string]string, 64)
+	}
+	if s, ok := r.intern[string(b)]; ok {
+		return s, nil
+	}
+	s := string(b)
+	if len(r.intern) < 4096 {
+		r.intern[s] = s
+	}
+	return s, nil
 }
 
 const maxJSONDepth = 64
@@ -78,7 +123,7 @@ func (r *jsonReader) object(f func(key string) error) error {
 		return nil
 	}
 	for {
-		k, err := r.str()
+		k, err := r.istr()
 		if err != nil {
 			return err
 		}

@@ -85,29 +85,29 @@ func decodeSpanJSON(r *jsonReader, s *Span) error {
 		var err error
 		switch k {
 		case "traceId":
-			var v string
-			if v, err = r.str(); err == nil {
-				s.TraceID, err = ParseTraceID(v)
+			var v []byte
+			if v, err = r.strBytes(); err == nil {
+				s.TraceID, err = parseTraceIDBytes(v)
 				hasTrace = true
 			}
 		case "parentId":
-			var v string
-			if v, err = r.str(); err == nil {
-				s.ParentID, err = parseParentID(v)
+			var v []byte
+			if v, err = r.strBytes(); err == nil {
+				s.ParentID, err = parseParentIDBytes(v)
 			}
 		case "id":
-			var v string
-			if v, err = r.str(); err == nil {
-				s.ID, err = ParseID(v, "id")
+			var v []byte
+			if v, err = r.strBytes(); err == nil {
+				s.ID, err = parseIDBytes(v, "id")
 				hasID = true
 			}
 		case "kind":
-			var v string
-			if v, err = r.str(); err == nil {
-				s.Kind, err = ParseKind(v)
+			var v []byte
+			if v, err = r.strBytes(); err == nil {
+				s.Kind, err = parseKindBytes(v)
 			}
 		case "name":
-			s.Name, err = r.str()
+			s.Name, err = r.istr()
 		case "timestamp":
 			s.Timestamp, err = r.int64()
 		case "duration":
@@ -156,7 +156,13 @@ func decodeSpanJSON(r *jsonReader, s *Span) error {
 				if r.null() {
 					return nil
 				}
-				v, err := r.scalarString()
+				var v string
+				var err error
+				if r.peek() == '"' {
+					v, err = r.istr()
+				} else {
+					v, err = r.scalarString()
+				}
 				if err != nil {
 					return err
 				}
@@ -196,7 +202,7 @@ func decodeEndpointJSON(r *jsonReader) (*Endpoint, error) {
 		var err error
 		switch k {
 		case "serviceName":
-			e.ServiceName, err = r.str()
+			e.ServiceName, err = r.istr()
 		case "ipv4":
 			var v string
 			if v, err = r.str(); err == nil {

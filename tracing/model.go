@@ -184,6 +184,70 @@ func ParseTraceID(s string) (TraceID, error) {
 	return t, nil
 }
 
+// The byte forms parse ids straight from the JSON input without making a
+// string first; the string is made only for an error message.
+func parseTraceIDBytes(b []byte) (TraceID, error) {
+	if len(b) > 0 && len(b) <= 32 && isLowerHex(b) {
+		var t TraceID
+		if n := len(b); n > 16 {
+			t.High = hexValue(b[:n-16])
+			t.Low = hexValue(b[n-16:])
+		} else {
+			t.Low = hexValue(b)
+		}
+		if !t.IsZero() {
+			return t, nil
+		}
+	}
+	return ParseTraceID(string(b))
+}
+
+func parseIDBytes(b []byte, field string) (ID, error) {
+	if len(b) > 0 && len(b) <= 16 && isLowerHex(b) {
+		if v := hexValue(b); v != 0 {
+			return ID(v), nil
+		}
+	}
+	return ParseID(string(b), field)
+}
+
+func parseParentIDBytes(b []byte) (ID, error) {
+	if len(b) <= 16 && isLowerHex(b) {
+		return ID(hexValue(b)), nil
+	}
+	return parseParentID(string(b))
+}
+
+func parseKindBytes(b []byte) (Kind, error) {
+	for i, n := range kindNames {
+		if i > 0 && string(b) == n {
+			return Kind(i), nil
+		}
+	}
+	return ParseKind(string(b))
+}
+
+func isLowerHex(b []byte) bool {
+	for _, c := range b {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+func hexValue(b []byte) uint64 {
+	var v uint64
+	for _, c := range b {
+		if c <= '9' {
+			v = v<<4 | uint64(c-'0')
+		} else {
+			v = v<<4 | uint64(c-'a'+10)
+		}
+	}
+	return v
+}
+
 // ParseID reads a span id (field names it in errors): 1 to 16 hex digits,
 // not all zeros.
 func ParseID(s, field string) (ID, error) {
