@@ -249,8 +249,8 @@ const (
 	evCookie  = 16
 	evG       = 24
 	evGoid    = 32
-	evWords   = 40 // 9 words: arguments by plan
-	nWords    = 9
+	evWords   = 40 // 16 words: arguments by plan (9 registers, 7 stack words)
+	nWords    = 16
 	evCapLen  = evWords + nWords*8 // 4 x u32 copied lengths
 	evData    = evCapLen + maxCaptures*4
 )

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -191,35 +192,70 @@ func Trace(t *Target, probes []Probe, o TraceOptions) (*Tracer, error) {
 	return tr, nil
 }
 
-// funcPlan reads every argument register of the ABI, and copies the
-// contents of up to maxCaptures strings and slices.
+// funcPlan reads every argument register of the ABI (and the stack words
+// of stack-passed Go values), and copies the contents of up to
+// maxCaptures strings and slices.
 func funcPlan(isGo bool, ps []goabi.Param, capSize int, goidOff int64) tracePlan {
 	plan := tracePlan{isGo: isGo, capSize: capSize, goidOff: goidOff}
-	regs := goabi.SysVRegs
-	if isGo {
-		regs = goabi.IntRegs
-	}
-	for i, r := range regs {
+	names := wordNames(isGo, ps)
+	for i, r := range names {
+		if off, ok := stackOffset(r); ok {
+			plan.words[i] = wordSrc{kind: srcMem, regOff: ptr("rsp"), disp: int32(off), size: 8}
+			continue
+		}
 		plan.words[i] = wordSrc{kind: srcReg, regOff: ptr(r)}
 	}
 	for _, p := range ps {
 		if len(plan.captures) == maxCaptures {
 			break
 		}
+		ok := len(p.Regs) > 0
+		for _, r := range p.Regs {
+			ok = ok && regIndex(names, r) >= 0
+		}
+		if !ok {
+			continue
+		}
 		switch p.Kind {
 		case goabi.KString:
-			plan.captures = append(plan.captures, capture{ptrWord: regIndex(regs, p.Regs[0]), lenWord: regIndex(regs, p.Regs[1]), elemSize: 1})
+			plan.captures = append(plan.captures, capture{ptrWord: regIndex(names, p.Regs[0]), lenWord: regIndex(names, p.Regs[1]), elemSize: 1})
 		case goabi.KSlice:
 			es := p.ElemSize
 			if es <= 0 {
 				es = 1
 			}
-			plan.captures = append(plan.captures, capture{ptrWord: regIndex(regs, p.Regs[0]), lenWord: regIndex(regs, p.Regs[1]), elemSize: int32(es)})
+			plan.captures = append(plan.captures, capture{ptrWord: regIndex(names, p.Regs[0]), lenWord: regIndex(names, p.Regs[1]), elemSize: int32(es)})
 		case goabi.KCString:
-			plan.captures = append(plan.captures, capture{ptrWord: regIndex(regs, p.Regs[0]), lenWord: -1})
+			plan.captures = append(plan.captures, capture{ptrWord: regIndex(names, p.Regs[0]), lenWord: -1})
 		}
 	}
 	return plan
+}
+
+// wordNames lists what each event word holds: the ABI's registers, then
+// the stack words ("stack+N") the parameters use.
+func wordNames(isGo bool, ps []goabi.Param) []string {
+	names := append([]string(nil), goabi.SysVRegs...)
+	if isGo {
+		names = append([]string(nil), goabi.IntRegs...)
+	}
+	for _, p := range ps {
+		for _, r := range p.Regs {
+			if _, ok := stackOffset(r); ok && regIndex(names, r) < 0 && len(names) < nWords {
+				names = append(names, r)
+			}
+		}
+	}
+	return names
+}
+
+func stackOffset(name string) (int64, bool) {
+	rest, ok := strings.CutPrefix(name, "stack+")
+	if !ok {
+		return 0, false
+	}
+	v, err := strconv.ParseInt(rest, 10, 64)
+	return v, err == nil
 }
 
 func regIndex(regs []string, r string) int {
@@ -228,7 +264,7 @@ func regIndex(regs []string, r string) int {
 			return i
 		}
 	}
-	return 0
+	return -1
 }
 
 // usdtPlan reads each argument as its spec says.
@@ -415,11 +451,13 @@ func rawUint(v uint64) any {
 }
 
 func funcValues(isGo bool, ps []goabi.Param, words [nWords]uint64, caps [][]byte, capSize int, typeName func(uint64) (string, bool)) []Value {
-	regs := goabi.SysVRegs
-	if isGo {
-		regs = goabi.IntRegs
+	names := wordNames(isGo, ps)
+	word := func(r string) uint64 {
+		if i := regIndex(names, r); i >= 0 {
+			return words[i]
+		}
+		return 0
 	}
-	word := func(r string) uint64 { return words[regIndex(regs, r)] }
 	var out []Value
 	c := 0
 	for _, p := range ps {
@@ -428,7 +466,18 @@ func funcValues(isGo bool, ps []goabi.Param, words [nWords]uint64, caps [][]byte
 			v.Name = "_"
 		}
 		switch p.Kind {
-		case goabi.KFloat, goabi.KStack:
+		case goabi.KFloat:
+			if !p.OnStack || len(p.Regs) != 1 {
+				v.Value = "?(" + p.Why() + ")"
+				break
+			}
+			x := word(p.Regs[0])
+			f := math.Float64frombits(x)
+			if p.Size == 4 {
+				f = float64(math.Float32frombits(uint32(x)))
+			}
+			v.Value, v.Raw = strconv.FormatFloat(f, 'g', -1, 64), f
+		case goabi.KStack:
 			v.Value = "?(" + p.Why() + ")"
 		case goabi.KInt:
 			x := word(p.Regs[0])

@@ -177,3 +177,40 @@ func TestTraceGoInterface(t *testing.T) {
 		p.finish()
 	}
 }
+
+// TestTraceGoStackArgs decodes Go arguments that do not fit in the nine
+// integer registers and are passed on the stack.
+func TestTraceGoStackArgs(t *testing.T) {
+	testenv.RequireRoot(t)
+	bin := goFixture(t, "")
+	p := startFixture(t, bin, "calls", "2")
+	tg, err := ProcessTarget(p.pid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := tg.ResolveAll([]string{"main.many"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := Trace(tg, ps, TraceOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	p.goAhead()
+	evs := collect(t, tr, 4)
+	want := []string{
+		`a="aa" b="bbb" s=len=2 cap=2 [7 8] d=0 c="stack-0" f=?(float register) g=true`,
+		`a="" b="" s=len=0 cap=0 [] d=0 c="" f=?(float register) g=false`,
+		`a="aa" b="bbb" s=len=2 cap=2 [7 8] d=1 c="stack-1" f=?(float register) g=false`,
+		`a="" b="" s=len=0 cap=0 [] d=1 c="" f=?(float register) g=false`,
+	}
+	for i, ev := range evs {
+		if got := argString(ev); got != want[i] {
+			t.Errorf("call %d: %s\nwant    %s", i, got, want[i])
+		}
+	}
+	tr.Close()
+	p.expect("done")
+	p.finish()
+}

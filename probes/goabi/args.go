@@ -37,18 +37,25 @@ const (
 
 // Param is one argument or result of a function as the ABI passes it.
 type Param struct {
-	Name     string
-	Type     string
-	Result   bool
-	Kind     Kind
-	Size     int      // bytes of a scalar
-	Regs     []string // integer registers holding it, in order
-	ElemSize int      // slices: element size
-	ElemKind Kind     // slices: KInt, KUint, KBool or KWords
+	Name   string
+	Type   string
+	Result bool
+	Kind   Kind
+	Size   int // bytes of a scalar
+	// Regs are the integer registers holding it, in order; for a value
+	// passed on the stack, "stack+N" names each 8-byte word at SP+N as it is
+	// at the function's entry (and at its RETs).
+	Regs     []string
+	ElemSize int  // slices: element size
+	ElemKind Kind // slices: KInt, KUint, KBool or KWords
+	OnStack  bool // passed on the stack (Regs are "stack+N")
 }
 
+// MaxStackWords bounds how many 8-byte stack words are read per probe.
+const MaxStackWords = 7
+
 // Readable reports whether the value can be read from the probed registers.
-func (p Param) Readable() bool { return p.Kind != KFloat && p.Kind != KStack }
+func (p Param) Readable() bool { return (p.Kind != KFloat || p.OnStack) && p.Kind != KStack }
 
 // Why explains an unreadable parameter.
 func (p Param) Why() string {
@@ -165,7 +172,7 @@ func (g *Debug) params(r *dwarf.Reader, isGo bool) ([]Param, error) {
 		}
 	}
 	if isGo {
-		return append(assignGo(args), assignGo(results)...), nil
+		return assignGoAll(args, results), nil
 	}
 	return assignSysV(args), nil
 }
@@ -296,30 +303,96 @@ func parts(t dwarf.Type, depth int) (ints, floats int, ok bool) {
 	}
 }
 
-// assignGo gives each value its registers by Go's internal ABI: a value
+// assignGoAll gives each value its registers by Go's internal ABI: a value
 // whose integer and float parts all fit in the remaining registers takes
-// them in order; otherwise it goes on the stack and takes none.
-func assignGo(ps []typed) []Param {
+// them in order; otherwise it goes on the stack, after the return address,
+// at its alignment. Results start again from the first register, and their
+// stack slots follow the arguments' (pointer-aligned).
+func assignGoAll(args, results []typed) []Param {
+	stack := int64(0)
+	words := 0
+	out := assignGo(args, &stack, &words)
+	stack = alignUp(stack, 8)
+	return append(out, assignGo(results, &stack, &words)...)
+}
+
+func assignGo(ps []typed, stack *int64, words *int) []Param {
 	out := make([]Param, 0, len(ps))
 	ints, floats := 0, 0
 	for _, tp := range ps {
 		p := tp.Param
 		classify(&p, tp.t, true)
 		ni, nf, ok := parts(tp.t, 0)
-		if !ok || ints+ni > len(IntRegs) || floats+nf > maxFloatRegs {
+		if ok && ints+ni <= len(IntRegs) && floats+nf <= maxFloatRegs {
+			p.Regs = append([]string(nil), IntRegs[ints:ints+ni]...)
+			ints += ni
+			floats += nf
+			if nf > 0 {
+				p.Kind = KFloat
+			}
+			out = append(out, p)
+			continue
+		}
+		size := tp.t.Size()
+		if size < 0 {
+			size = 0
+		}
+		*stack = alignUp(*stack, alignOf(tp.t, 0))
+		off := 8 + *stack // past the return address
+		*stack += size
+		n := int((size + 7) / 8)
+		scalarFloat := false
+		if _, isF := underlying(tp.t).(*dwarf.FloatType); isF {
+			scalarFloat = true
+		}
+		if *words+n > MaxStackWords || (p.Kind == KFloat && !scalarFloat) || n == 0 {
 			p.Kind = KStack
 			out = append(out, p)
 			continue
 		}
-		p.Regs = append([]string(nil), IntRegs[ints:ints+ni]...)
-		ints += ni
-		floats += nf
-		if nf > 0 {
-			p.Kind = KFloat
+		*words += n
+		p.OnStack = true
+		for k := 0; k < n; k++ {
+			p.Regs = append(p.Regs, fmt.Sprintf("stack+%d", off+int64(8*k)))
 		}
 		out = append(out, p)
 	}
 	return out
+}
+
+func alignUp(n, a int64) int64 {
+	if a <= 1 {
+		return n
+	}
+	return (n + a - 1) / a * a
+}
+
+// alignOf is a Go type's alignment on amd64.
+func alignOf(t dwarf.Type, depth int) int64 {
+	if depth > 8 {
+		return 8
+	}
+	switch u := underlying(t).(type) {
+	case *dwarf.StructType:
+		a := int64(1)
+		for _, f := range u.Field {
+			if fa := alignOf(f.Type, depth+1); fa > a {
+				a = fa
+			}
+		}
+		return a
+	case *dwarf.ArrayType:
+		return alignOf(u.Type, depth+1)
+	case *dwarf.ComplexType:
+		return u.Size() / 2
+	case nil:
+		return 8
+	default:
+		if s := u.Size(); s > 0 && s < 8 {
+			return s
+		}
+		return 8
+	}
 }
 
 // assignSysV gives the first six integer-class arguments of at most 8

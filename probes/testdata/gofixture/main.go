@@ -28,6 +28,14 @@ func work(name string, n int, tags []int) int {
 //go:noinline
 func mix(a, b int) int { return a ^ b }
 
+// many takes more integer words than there are registers: c does not fit
+// in the two left after d and goes on the stack; g still gets R11 and f X0.
+//
+//go:noinline
+func many(a, b string, s []int, d int, c string, f float64, g bool) int {
+	return len(a) + len(b) + len(s) + len(c) + d + int(f)
+}
+
 var errOdd = errors.New("odd")
 
 // check returns nil for even n and an error for odd n.
@@ -115,6 +123,7 @@ func main() {
 			if check(i) != nil {
 				result--
 			}
+			result += many("aa", "bbb", []int{7, 8}, i, "stack-"+strconv.Itoa(i), 2.5, i%2 == 0) - many("", "", nil, i, "", 0, false)
 			tags := []int{i, 2, 3}
 			result += work("hello-"+strconv.Itoa(i%10), i, tags) + pick(tags, len(os.Args)-2) - pick(tags, len(os.Args)-2)
 		}
