@@ -109,15 +109,21 @@ func Dial(target string) (*Client, error) {
 }
 
 // DialSocket connects to the agent listening on a unix socket path.
-func DialSocket(path string) (*Client, error) {
-	conn, err := net.DialTimeout("unix", path, DialTimeout)
+func DialSocket(path string) (*Client, error) { return dialSocket(path, DialTimeout) }
+
+// listTimeout bounds each agent's answer in List: a stopped process must
+// not hold up obs ps for long.
+const listTimeout = 2 * time.Second
+
+func dialSocket(path string, timeout time.Duration) (*Client, error) {
+	conn, err := net.DialTimeout("unix", path, timeout)
 	if err != nil {
 		if errors.Is(err, syscall.EACCES) {
 			return nil, fmt.Errorf("connect to agent at %s: permission denied (only the service's user and root may connect): %w", path, ErrRefused)
 		}
 		return nil, fmt.Errorf("connect to agent at %s: %w", path, err)
 	}
-	return handshake(conn, path, "")
+	return handshake(conn, path, "", timeout)
 }
 
 // DialTCP connects to an agent's TCP listener and authenticates with token.
@@ -129,12 +135,12 @@ func DialTCP(addr, token string) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to agent at %s: %w", addr, err)
 	}
-	return handshake(conn, addr, token)
+	return handshake(conn, addr, token, DialTimeout)
 }
 
-func handshake(conn net.Conn, addr, token string) (*Client, error) {
+func handshake(conn net.Conn, addr, token string, timeout time.Duration) (*Client, error) {
 	c := &Client{conn: conn, br: bufio.NewReaderSize(conn, OutputChunk+16), addr: addr}
-	_ = conn.SetDeadline(time.Now().Add(DialTimeout))
+	_ = conn.SetDeadline(time.Now().Add(timeout))
 	if token != "" {
 		if err := WriteFrame(conn, FrameAuth, []byte(token)); err != nil {
 			conn.Close()
@@ -303,7 +309,7 @@ func List() ([]AgentInfo, error) {
 					info.User = userName(info.UID)
 				}
 			}
-			c, err := DialSocket(path)
+			c, err := dialSocket(path, listTimeout)
 			if err != nil {
 				if errors.Is(err, syscall.ECONNREFUSED) {
 					continue // a stale socket whose pid was reused
@@ -324,6 +330,12 @@ func List() ([]AgentInfo, error) {
 }
 
 func shortErr(err error) string {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return fmt.Sprintf("no hello within %s (process stopped or busy?)", listTimeout)
+	}
+	if errors.Is(err, ErrRefused) {
+		return "refused"
+	}
 	var pe *os.PathError
 	if errors.As(err, &pe) {
 		return pe.Err.Error()

@@ -461,7 +461,7 @@ func runPs(o *psOptions) error {
 		case p.Agent:
 			agent = o.io.Paint(output.Green, "yes")
 		case p.AgentErr != "":
-			agent = "refused: " + p.AgentErr
+			agent = "no answer: " + p.AgentErr
 		}
 		t.Row(p.PID, p.Name, p.User, p.GoVersion, agent, p.Module)
 	}
