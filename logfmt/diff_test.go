@@ -178,6 +178,7 @@ var diffCases = []diffCase{
 	{[]string{"-j"}, func(o *Options) { o.Mode = ModeJSON }, nil},
 	{[]string{"-o", "json-3"}, func(o *Options) { o.Mode, o.JSONIndent = ModeJSON, 3 }, nil},
 	{[]string{"-0"}, func(o *Options) { o.Mode = ModeBunyan }, nil},
+	{[]string{"-o", "inspect"}, func(o *Options) { o.Mode = ModeInspect }, nil},
 	{[]string{"--color"}, func(o *Options) { o.Color = true }, nil},
 	{[]string{"-L", "-o", "short"}, func(o *Options) { o.Local, o.Mode = true, ModeShort }, nil},
 	{[]string{"--strict", "-l", "info"}, func(o *Options) { o.Strict, o.Level = true, 30 }, nil},

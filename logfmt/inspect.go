@@ -6,12 +6,13 @@ import (
 	"unicode/utf8"
 )
 
-// The "inspect" mode approximates node's util.inspect(rec, false, Infinity,
-// true): colours on, identifier keys bare and others quoted, strings in
-// single quotes with node's escapes, an object on one line when it fits in
-// 80 columns and holds fewer than three nested levels, otherwise one
-// property per line indented by two. Not reproduced: grouping of arrays
-// longer than six elements into columns, and arrays over 100 elements.
+// The "inspect" mode is node's util.inspect(rec, false, Infinity, true)
+// (node 20) for the values JSON can hold: colours on, identifier keys bare
+// and others quoted, strings in node's quotes and escapes (split after
+// newlines when long, cut after 10,000 characters), an object or array on
+// one line when it fits in 80 columns and holds fewer than three nested
+// levels, arrays of more than six entries grouped into aligned columns,
+// arrays cut after 100 entries.
 
 type inspectCtx struct {
 	lvl      int // indentationLvl
@@ -89,6 +90,11 @@ func reduceToSingle(b []byte, c *inspectCtx, out [][]byte, open, close byte, dep
 			}
 		}
 	}
+	return multiLine(b, c, out, open, close)
+}
+
+// multiLine is reduceToSingleString's fallback: one entry per line.
+func multiLine(b []byte, c *inspectCtx, out [][]byte, open, close byte) []byte {
 	ind := make([]byte, 0, c.lvl+1)
 	ind = append(ind, '\n')
 	for i := 0; i < c.lvl; i++ {
@@ -123,15 +129,47 @@ func (r *renderer) inspectValue(b []byte, c *inspectCtx, raw []byte, depth int, 
 		}
 		c.curDepth = depth
 		var out [][]byte
-		for _, e := range elems {
+		shown := elems
+		if len(shown) > 100 {
+			shown = shown[:100]
+		}
+		allNum := true
+		for _, e := range shown {
 			c.lvl += 2
 			out = append(out, r.inspectValue(nil, c, e, depth+1, color))
 			c.lvl -= 2
+			if kindOf(e) != '0' {
+				allNum = false
+			}
+		}
+		more := len(elems) - len(shown)
+		if more > 0 {
+			m := "... " + itoa10(more) + " more item"
+			if more > 1 {
+				m += "s"
+			}
+			out = append(out, []byte(m))
+		}
+		entries := len(out)
+		if entries > 6 {
+			out = groupArray(c, out, more > 0, allNum)
+		}
+		if len(out) != entries {
+			return multiLine(b, c, out, '[', ']')
 		}
 		return reduceToSingle(b, c, out, '[', ']', depth)
 	case '"':
 		s := r.ar.commit(decodeJSONString(r.ar.alloc(len(raw)), raw, true))
 		n := utf16Len(s)
+		var trailer string
+		if n > 10000 {
+			s = cutUTF16(s, 10000)
+			trailer = "... " + itoa10(n-10000) + " more character"
+			if n-10000 > 1 {
+				trailer += "s"
+			}
+			n = 10000
+		}
 		if n > 16 && n > 80-c.lvl-4 {
 			lines := splitAfterNewline(s)
 			if len(lines) > 1 {
@@ -144,10 +182,11 @@ func (r *renderer) inspectValue(b []byte, c *inspectCtx, raw []byte, depth int, 
 					}
 					b = inspStyle(b, inspQuote(nil, l), "\x1b[32m", "\x1b[39m", color)
 				}
-				return b
+				return append(b, trailer...)
 			}
 		}
-		return inspStyle(b, inspQuote(nil, s), "\x1b[32m", "\x1b[39m", color)
+		b = inspStyle(b, inspQuote(nil, s), "\x1b[32m", "\x1b[39m", color)
+		return append(b, trailer...)
 	case '0':
 		f := numberValue(raw)
 		var nb []byte
@@ -264,4 +303,104 @@ func inspQuote(b, s []byte) []byte {
 		i += size
 	}
 	return append(b, q)
+}
+
+func itoa10(n int) string { return string(appendInt(nil, n)) }
+
+// groupArray is node's groupArrayElements: entries of an array longer than
+// six laid out in aligned columns (numbers right-aligned).
+func groupArray(c *inspectCtx, out [][]byte, hasMore, allNum bool) [][]byte {
+	total, maxLen := 0, 0
+	n := len(out)
+	if hasMore {
+		n--
+	}
+	dataLen := make([]int, n)
+	for i := 0; i < n; i++ {
+		l := utf16Len(stripColors(out[i]))
+		dataLen[i] = l
+		total += l + 2
+		if l > maxLen {
+			maxLen = l
+		}
+	}
+	actualMax := maxLen + 2
+	if !(actualMax*3+c.lvl < 80 && (float64(total)/float64(actualMax) > 5 || maxLen <= 6)) {
+		return out
+	}
+	averageBias := math.Sqrt(float64(actualMax) - float64(total)/float64(len(out)))
+	biasedMax := math.Max(float64(actualMax)-3-averageBias, 1)
+	cols := int(math.Min(math.Min(
+		math.Round(math.Sqrt(2.5*biasedMax*float64(n))/biasedMax),
+		math.Floor(float64(80-c.lvl)/float64(actualMax))),
+		math.Min(3*4, 15)))
+	if cols <= 1 {
+		return out
+	}
+	var maxLine []int
+	for i := 0; i < cols; i++ {
+		w := 0
+		for j := i; j < len(out); j += cols {
+			if j < n && dataLen[j] > w {
+				w = dataLen[j]
+			}
+		}
+		maxLine = append(maxLine, w+2)
+	}
+	pad := func(b []byte, s []byte, width int, start bool) []byte {
+		if start {
+			for k := utf16Len(s); k < width; k++ {
+				b = append(b, ' ')
+			}
+			return append(b, s...)
+		}
+		b = append(b, s...)
+		for k := utf16Len(s); k < width; k++ {
+			b = append(b, ' ')
+		}
+		return b
+	}
+	var rows [][]byte
+	for i := 0; i < n; i += cols {
+		max := i + cols
+		if max > n {
+			max = n
+		}
+		var row []byte
+		j := i
+		for ; j < max-1; j++ {
+			extra := len(out[j]) - len(stripColors(out[j]))
+			cell := append(append([]byte(nil), out[j]...), ',', ' ')
+			row = pad(row, cell, maxLine[j-i]+extra, allNum)
+		}
+		if allNum {
+			extra := len(out[j]) - len(stripColors(out[j]))
+			row = pad(row, out[j], maxLine[j-i]+extra-2, true)
+		} else {
+			row = append(row, out[j]...)
+		}
+		rows = append(rows, row)
+	}
+	if hasMore {
+		rows = append(rows, out[n])
+	}
+	return rows
+}
+
+// cutUTF16 returns the prefix of s holding n UTF-16 code units.
+func cutUTF16(s []byte, n int) []byte {
+	u := 0
+	for i := 0; i < len(s); {
+		_, size := utf8.DecodeRune(s[i:])
+		w := 1
+		if size == 4 {
+			w = 2
+		}
+		if u+w > n {
+			return s[:i]
+		}
+		u += w
+		i += size
+	}
+	return s
 }

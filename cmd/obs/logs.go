@@ -60,8 +60,8 @@ time order. Lines that are not bunyan records pass through (--strict drops
 them).
 
 Output modes (-o): long (default), short, simple, json, json-N (N-space
-indent), bunyan (one-line JSON; also -0), inspect (node's util.inspect,
-approximated: arrays are not grouped into columns). -j is -o json.
+indent), bunyan (one-line JSON; also -0), inspect (node 20's util.inspect
+with colours). -j is -o json.
 
 -c CONDITION is bunyan's JavaScript condition with this as the record,
 compiled with expr-lang/expr under JavaScript semantics; several are ANDed.
