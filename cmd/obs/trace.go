@@ -87,6 +87,7 @@ type traceServeOptions struct {
 	kafkaTopic  string
 	otlpListen  string
 	ready       func(addr string) // tests
+	otlpReady   func(addr string) // tests
 }
 
 func newTraceServeCmd(g *globals) *cobra.Command {
@@ -188,6 +189,9 @@ func runTraceServe(ctx context.Context, o *traceServeOptions) error {
 		}
 		if !o.json {
 			fmt.Fprintf(o.io.Err, "obs trace serve: OTLP/HTTP also on http://%s/v1/traces\n", oln.Addr())
+		}
+		if o.otlpReady != nil {
+			o.otlpReady(oln.Addr().String())
 		}
 		go func() { errc <- srv.Serve(ctx, oln) }()
 	}

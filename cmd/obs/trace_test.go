@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,7 +16,11 @@ import (
 	"github.com/obs-toolkit/obs/tracing/view"
 )
 
-// startTraceServe runs `obs trace serve` in process on a loopback port.
+// otlpAddr is where the last startTraceServe serves --otlp-listen.
+var otlpAddr string
+
+// startTraceServe runs `obs trace serve` in process on a loopback port,
+// with a second listener for OTLP.
 func startTraceServe(t *testing.T) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -22,7 +28,8 @@ func startTraceServe(t *testing.T) string {
 	done := make(chan error, 1)
 	var out, errb strings.Builder
 	o := &traceServeOptions{io: output.Buffer(&out, &errb), listen: "127.0.0.1:0", data: t.TempDir(),
-		retention: time.Hour, maxBody: 1 << 20, maxInflight: 1 << 24, ready: func(a string) { addr <- a }}
+		retention: time.Hour, maxBody: 1 << 20, maxInflight: 1 << 24, ready: func(a string) { addr <- a },
+		otlpListen: "127.0.0.1:0", otlpReady: func(a string) { otlpAddr = "http://" + a }}
 	go func() { done <- runTraceServe(ctx, o) }()
 	t.Cleanup(func() {
 		cancel()
@@ -140,6 +147,19 @@ func TestTraceCommands(t *testing.T) {
 			t.Errorf("%v: exit %d %q; want %d with %q on one line", c.args, code, errs, c.code, c.want)
 		}
 	}
+	// OTLP/HTTP on the second listener lands in the same store.
+	body := fmt.Sprintf(`{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"otel"}}]},`+
+		`"scopeSpans":[{"spans":[{"traceId":"000000000000000000000000000000c3","spanId":"0000000000000001","name":"w","kind":2,`+
+		`"startTimeUnixNano":"%d","endTimeUnixNano":"%d"}]}]}]}`, now*1000, now*1000+1e6)
+	resp, err := http.Post(otlpAddr+"/v1/traces", "application/json", strings.NewReader(body))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("otlp post: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	if code, out, errs := runObs(t, "trace", "show", "--server", base, "c3", "--json"); code != 0 || !strings.Contains(out, `"service": "otel"`) {
+		t.Fatalf("otlp span: %d %s %s", code, out, errs)
+	}
+
 	bad := filepath.Join(t.TempDir(), "bad.json")
 	os.WriteFile(bad, []byte(`[{"traceId":"1"}]`), 0o644)
 	if code, _, errs := runObs(t, "trace", "import", "--server", base, bad); code != 1 || !strings.Contains(errs, "no id") {
