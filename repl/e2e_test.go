@@ -243,6 +243,28 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("idle service used %d ticks of CPU in 2s", d)
 	}
 
+	// A stopped service is listed, as not answering, without holding
+	// List up for long.
+	s.cmd.Process.Signal(syscall.SIGSTOP)
+	waitFor(t, "the service to stop", func() bool {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.pid))
+		return err == nil && bytes.Contains(b, []byte(") T "))
+	})
+	agents, err = List()
+	s.cmd.Process.Signal(syscall.SIGCONT)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info = nil
+	for i := range agents {
+		if agents[i].PID == s.pid {
+			info = &agents[i]
+		}
+	}
+	if info == nil || !strings.Contains(info.Err, "no hello within") {
+		t.Fatalf("List of a stopped service: %+v", info)
+	}
+
 	// SIGTERM: the service closes the agent, which removes its socket.
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
