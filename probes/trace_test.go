@@ -214,3 +214,41 @@ func TestTraceGoStackArgs(t *testing.T) {
 	p.expect("done")
 	p.finish()
 }
+
+// TestTraceLostEvents fills a one-page ring buffer that nobody reads: the
+// events that did not fit are counted, and the target is unharmed.
+func TestTraceLostEvents(t *testing.T) {
+	testenv.RequireRoot(t)
+	bin := goFixture(t, "")
+	p := startFixture(t, bin, "loop")
+	tg, err := ProcessTarget(p.pid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := tg.ResolveAll([]string{"main.work"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := Trace(tg, ps, TraceOptions{RingSize: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for tr.Lost() == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if tr.Lost() == 0 {
+		t.Fatal("no lost events counted with a full ring buffer")
+	}
+	ev, err := tr.Next()
+	if err != nil || ev.PID != p.pid() {
+		t.Errorf("first buffered event: %+v, %v", ev, err)
+	}
+	tr.Close()
+	if !alive(p.pid()) {
+		t.Fatalf("target died: %s", p.errb.String())
+	}
+	p.stdin.Write([]byte("\n"))
+	p.finish()
+}
