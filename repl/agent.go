@@ -167,6 +167,7 @@ func Start(cfg Config) (*Agent, error) {
 			return nil, fmt.Errorf("repl: listen on %s: %w", cfg.TCP, err)
 		}
 		a.tcp = t
+		a.log.Info("repl: listening on TCP (token required)", "addr", t.Addr().String())
 		a.wg.Add(1)
 		go a.acceptLoop(t, true)
 	}
