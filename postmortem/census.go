@@ -38,6 +38,69 @@ type typedObj struct {
 	source string
 }
 
+// typeTable records a type per heap object, in per-span arrays (a map
+// of millions of objects would cost more than the heap walk itself).
+// The top bit of an entry says the object's contents were followed.
+type typeTable struct {
+	h     *heap
+	names []typedObj
+	idx   map[typedObj]uint32
+	arr   map[*span][]uint32
+}
+
+const walkedBit = 1 << 31
+
+func newTypeTable(h *heap) *typeTable {
+	return &typeTable{h: h, names: []typedObj{{}}, idx: map[typedObj]uint32{}, arr: map[*span][]uint32{}}
+}
+
+func (t *typeTable) slot(base uint64) *uint32 {
+	_, s, i, ok := t.h.object(base)
+	if !ok {
+		return nil
+	}
+	a := t.arr[s]
+	if a == nil {
+		a = make([]uint32, s.nelems)
+		t.arr[s] = a
+	}
+	return &a[i]
+}
+
+func (t *typeTable) get(base uint64) (typedObj, bool) {
+	p := t.slot(base)
+	if p == nil || *p&^walkedBit == 0 {
+		return typedObj{}, false
+	}
+	return t.names[*p&^walkedBit], true
+}
+
+// set types the object if it has no type yet.
+func (t *typeTable) set(base uint64, o typedObj) {
+	p := t.slot(base)
+	if p == nil || *p&^walkedBit != 0 {
+		return
+	}
+	id, ok := t.idx[o]
+	if !ok {
+		id = uint32(len(t.names))
+		t.names = append(t.names, o)
+		t.idx[o] = id
+	}
+	*p |= id
+}
+
+// once reports whether the object's contents are still to be followed,
+// and marks them followed.
+func (t *typeTable) once(base uint64) bool {
+	p := t.slot(base)
+	if p == nil || *p&walkedBit != 0 {
+		return false
+	}
+	*p |= walkedBit
+	return true
+}
+
 // Census walks every in-use span's allocated objects. Objects above
 // 512 bytes carry their type in a malloc header and large objects in
 // their span (Go 1.22+); smaller ones get a type when a typed global or a
@@ -49,7 +112,7 @@ func (c *Core) Census() (_ *Census, err error) {
 	if err != nil {
 		return nil, err
 	}
-	types := map[uint64]typedObj{}
+	types := newTypeTable(h)
 	type pending struct {
 		base uint64
 		t    godwarf.Type
@@ -105,7 +168,7 @@ func (c *Core) Census() (_ *Census, err error) {
 			if n > 1 && (src == "span" || room >= 2*tsize) {
 				label = "[]" + name + " (backing array)"
 			}
-			types[base] = typedObj{label, src}
+			types.set(base, typedObj{label, src})
 			if t := findType(name); t != nil && hasPointers(t) {
 				for k := uint64(0); k < n && k < 1<<20; k++ {
 					queue = append(queue, pending{data + k*tsize, t})
@@ -117,9 +180,11 @@ func (c *Core) Census() (_ *Census, err error) {
 	w := &typeWalker{c: c, h: h, types: types, findType: findType}
 	for _, g := range c.typedGlobals() {
 		w.walk(g.addr, g.t, 0)
+		w.drain()
 	}
 	for _, p := range queue {
 		w.walk(p.base, p.t, 0)
+		w.drain()
 	}
 	cen := &Census{}
 	byType := map[string]*TypeCount{}
@@ -129,7 +194,7 @@ func (c *Core) Census() (_ *Census, err error) {
 		size := int64(s.elemsize)
 		cen.Objects++
 		cen.Bytes += size
-		if t, ok := types[base]; ok {
+		if t, ok := types.get(base); ok {
 			cen.TypedObjects++
 			cen.TypedBytes += size
 			tc := byType[t.name]
@@ -248,16 +313,36 @@ func (c *Core) typedGlobals() []typedGlobal {
 type typeWalker struct {
 	c        *Core
 	h        *heap
-	types    map[uint64]typedObj
+	types    *typeTable
 	findType func(string) godwarf.Type
-	walked   map[uint64]bool
 	steps    int
+	queue    []pendingWalk
+}
+
+// pendingWalk is an object whose contents are to be followed as type t.
+type pendingWalk struct {
+	addr uint64
+	t    godwarf.Type
+	n    uint64 // elements (slices' backing arrays), 1 otherwise
+	size uint64
+}
+
+// drain follows queued objects until none are left (iteratively, so that
+// long linked lists do not recurse).
+func (w *typeWalker) drain() {
+	for len(w.queue) > 0 && w.steps <= 200_000_000 {
+		p := w.queue[len(w.queue)-1]
+		w.queue = w.queue[:len(w.queue)-1]
+		for i := uint64(0); i < p.n; i++ {
+			w.walk(p.addr+i*p.size, p.t, 0)
+		}
+	}
 }
 
 // walk follows the value of type t at addr, typing the heap objects it
 // points to (only pointers to an object's start, of a type that fits).
 func (w *typeWalker) walk(addr uint64, t godwarf.Type, depth int) {
-	if depth > 64 || w.steps > 10_000_000 {
+	if depth > 64 || w.steps > 200_000_000 {
 		return
 	}
 	w.steps++
@@ -291,20 +376,14 @@ func (w *typeWalker) walk(addr uint64, t godwarf.Type, depth int) {
 		if es <= 0 || uint64(es)*capacity > room {
 			return
 		}
-		if _, typed := w.types[base]; !typed {
-			w.types[base] = typedObj{"[]" + typeName(t.ElemType) + " (backing array)", "dwarf"}
-		}
-		if w.once(base) && hasPointers(t.ElemType) {
-			for i := uint64(0); i < capacity; i++ {
-				w.walk(p+i*uint64(es), t.ElemType, depth+1)
-			}
+		w.types.set(base, typedObj{"[]" + typeName(t.ElemType) + " (backing array)", "dwarf"})
+		if hasPointers(t.ElemType) && w.types.once(base) {
+			w.queue = append(w.queue, pendingWalk{p, t.ElemType, capacity, uint64(es)})
 		}
 	case *godwarf.StringType:
 		p := w.c.u64(addr)
 		if base, _, ok := w.start(p); ok {
-			if _, typed := w.types[base]; !typed {
-				w.types[base] = typedObj{"string (bytes)", "dwarf"}
-			}
+			w.types.set(base, typedObj{"string (bytes)", "dwarf"})
 		}
 	case *godwarf.InterfaceType:
 		tw, data := w.c.u64(addr), w.c.u64(addr+8)
@@ -330,17 +409,6 @@ func (w *typeWalker) walk(addr uint64, t godwarf.Type, depth int) {
 	}
 }
 
-func (w *typeWalker) once(base uint64) bool {
-	if w.walked == nil {
-		w.walked = map[uint64]bool{}
-	}
-	if w.walked[base] {
-		return false
-	}
-	w.walked[base] = true
-	return true
-}
-
 func (w *typeWalker) pointee(p uint64, t godwarf.Type, depth int) {
 	if p == 0 || t == nil {
 		return
@@ -353,11 +421,9 @@ func (w *typeWalker) pointee(p uint64, t godwarf.Type, depth int) {
 	if size <= 0 || uint64(size) > room {
 		return
 	}
-	if _, typed := w.types[base]; !typed {
-		w.types[base] = typedObj{typeName(t), "dwarf"}
-	}
-	if w.once(base) && hasPointers(t) {
-		w.walk(p, t, depth+1)
+	w.types.set(base, typedObj{typeName(t), "dwarf"})
+	if hasPointers(t) && w.types.once(base) {
+		w.queue = append(w.queue, pendingWalk{p, t, 1, 0})
 	}
 }
 

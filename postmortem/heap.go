@@ -19,6 +19,7 @@ type span struct {
 	specials  uint64
 	heapBits  uint64 // start of the in-span pointer bitmap, 0 if none
 	marks     []int32
+	bits      []byte // alloc bits, read on first use
 }
 
 func (s *span) noscan() bool    { return s.class&1 != 0 }
@@ -32,7 +33,7 @@ type heap struct {
 	// typ layout (internal/abi.Type)
 	tSize, tPtrBytes, tTFlag, tKind, tGCData, tStr int64
 	greenTea                                       bool
-	objects                                        int // allocated objects in all spans
+	last                                           *span
 }
 
 // loadHeap reads mheap_.allspans and indexes the in-use spans.
@@ -111,10 +112,16 @@ func (c *Core) loadHeap() (*heap, error) {
 	return h, nil
 }
 
-// spanOf returns the span holding addr, or nil.
+// spanOf returns the span holding addr, or nil. Lookups come in runs
+// within one span (an object's words, a list's neighbours): the last hit
+// is tried first.
 func (h *heap) spanOf(addr uint64) *span {
+	if l := h.last; l != nil && l.base <= addr && addr < l.end {
+		return l
+	}
 	i := sort.Search(len(h.spans), func(i int) bool { return h.spans[i].end > addr })
 	if i < len(h.spans) && h.spans[i].base <= addr {
+		h.last = h.spans[i]
 		return h.spans[i]
 	}
 	return nil
@@ -130,8 +137,13 @@ func (h *heap) allocated(s *span, idx uint64) bool {
 	if idx < s.freeindex {
 		return true
 	}
-	b := h.c.u8(s.allocBits + idx/8)
-	return b&(1<<(idx%8)) != 0
+	if s.bits == nil {
+		s.bits = make([]byte, (s.nelems+7)/8)
+		if _, err := h.c.Mem.ReadAt(s.bits, s.allocBits); err != nil {
+			clear(s.bits)
+		}
+	}
+	return s.bits[idx/8]&(1<<(idx%8)) != 0
 }
 
 // object resolves addr to the base of the allocated object holding it.
