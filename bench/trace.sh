@@ -37,7 +37,7 @@ for c in $CONNS; do
 import json, sys
 r = json.load(open(sys.argv[1])); cores = int(sys.argv[2]); peer = float(sys.argv[3]); size = int(sys.argv[4])
 cpu = int(sys.argv[5]) / int(sys.argv[6]); load = sys.argv[7]; q = json.load(open(sys.argv[8]))
-r.update({k: v for k, v in q.items() if k.startswith("quer")})
+r.update({k: v for k, v in q.items() if k.startswith("quer") or k.startswith("search")})
 per_core = r["spans_per_sec"] / cores
 per_cpu = r["spans"] / cpu if cpu > 0 else 0
 print(f"obs trace serve, durable store, {r['conns']} connections, {r['seconds']:.1f}s: "
@@ -48,7 +48,8 @@ print(f"  vs OpenTelemetry collector's published ~{peer:,.0f} Zipkin spans/s per
       f"{per_core/peer:.2f}x per core of the machine, {per_cpu/peer:.2f}x per CPU-second obs used")
 print(f"  store: {r['spans']:,} spans in {size/1e6:.0f} MB ({size/max(r['spans'],1):.0f} B/span); "
       f"trace by id at that size: p50 {r.get('query_p50_ms',0):.2f} ms p99 {r.get('query_p99_ms',0):.2f} ms "
-      f"over {r.get('queries',0)} queries, {r.get('query_not_found',0)} not found")
+      f"over {r.get('queries',0)} queries; searches (service, tag, newest 10): p50 {r.get('search_p50_ms',0):.2f} ms "
+      f"p99 {r.get('search_p99_ms',0):.2f} ms over {r.get('searches',0)}; {r.get('query_not_found',0)} empty or not found")
 PY
   kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
 done

@@ -105,16 +105,25 @@ type cand struct {
 // the rows after it are in time order and the scan can seek and stop;
 // otherwise (a tag key over all its values) every row under it is read.
 func candidates(c *bolt.Cursor, prefix []byte, ordered bool, lo, hi int64, limit int) []cand {
-	seen := map[string]bool{}
 	var out []cand
+	visitCandidates(c, prefix, ordered, lo, hi, func(x cand) bool {
+		out = append(out, x)
+		return len(out) < limit
+	})
+	return out
+}
+
+// visitCandidates calls visit with each candidate, newest first, until it
+// returns false; see candidates.
+func visitCandidates(c *bolt.Cursor, prefix []byte, ordered bool, lo, hi int64, visit func(cand) bool) {
+	seen := map[string]bool{}
 	var group []cand // entries of the second being read
 	flush := func() bool {
 		sort.Slice(group, func(i, j int) bool { return group[i].ts > group[j].ts })
 		for _, x := range group {
 			if !seen[string(x.tid)] {
 				seen[string(x.tid)] = true
-				out = append(out, x)
-				if len(out) >= limit {
+				if !visit(x) {
 					return true
 				}
 			}
@@ -153,14 +162,14 @@ func candidates(c *bolt.Cursor, prefix []byte, ordered bool, lo, hi int64, limit
 			}
 			if sec != cur {
 				if flush() {
-					return out
+					return
 				}
 				cur = sec
 			}
 			take(v)
 		}
 		flush()
-		return out
+		return
 	}
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 		if len(k) >= len(prefix)+16 {
@@ -168,7 +177,6 @@ func candidates(c *bolt.Cursor, prefix []byte, ordered bool, lo, hi int64, limit
 		}
 	}
 	flush()
-	return out
 }
 
 // Traces answers /api/v2/traces: the newest traces matching q, at most
@@ -207,17 +215,36 @@ func (s *Store) Traces(q tracing.Query) ([][]tracing.Span, error) {
 		default:
 			prefix = keyBuilder{ixService}.s(svc)
 		}
-		var cs []cand
+		// Candidates come newest first, so the first limit matches are
+		// the answer (give or take traces filed under a span's time
+		// rather than their root's); at most maxCandidates are read.
+		n := 0
+		var ferr error
+		test := func(x cand) bool {
+			n++
+			spans, err := readTrace(tx, x.tid)
+			if err != nil {
+				ferr = err
+				return false
+			}
+			spans = tracing.MergeTrace(spans)
+			if q.Test(spans) {
+				out = append(out, spans)
+			}
+			return len(out) < limit && n < maxCandidates
+		}
 		switch prefix[0] {
 		case ixTime:
-			cs = timeCandidates(c, lo, hi, maxCandidates)
+			visitCandidates(c, prefix, true, lo, hi, test)
 		case ixDuration:
-			// One time-ordered run per power of two of the duration.
+			// One time-ordered run per power of two of the duration,
+			// merged newest first.
 			from, to := bits.Len64(uint64(q.MinDuration)), 64
 			if q.MaxDuration > 0 {
 				to = bits.Len64(uint64(q.MaxDuration))
 			}
 			seen := map[string]bool{}
+			var cs []cand
 			for b := from; b <= to; b++ {
 				for _, x := range candidates(c, keyBuilder{ixDuration}.s(svc).b([]byte{byte(b)}), true, lo, hi, maxCandidates) {
 					if !seen[string(x.tid)] {
@@ -227,21 +254,16 @@ func (s *Store) Traces(q tracing.Query) ([][]tracing.Span, error) {
 				}
 			}
 			sort.Slice(cs, func(i, j int) bool { return cs[i].ts > cs[j].ts })
-			if len(cs) > maxCandidates {
-				cs = cs[:maxCandidates]
+			for _, x := range cs {
+				if !test(x) {
+					break
+				}
 			}
 		default:
-			cs = candidates(c, prefix, ordered, lo, hi, maxCandidates)
+			visitCandidates(c, prefix, ordered, lo, hi, test)
 		}
-		for _, x := range cs {
-			spans, err := readTrace(tx, x.tid)
-			if err != nil {
-				return err
-			}
-			spans = tracing.MergeTrace(spans)
-			if q.Test(spans) {
-				out = append(out, spans)
-			}
+		if ferr != nil {
+			return ferr
 		}
 		return nil
 	})

@@ -36,6 +36,9 @@ type result struct {
 	QueryP50ms     float64 `json:"query_p50_ms,omitempty"`
 	QueryP99ms     float64 `json:"query_p99_ms,omitempty"`
 	QueryNotFound  int     `json:"query_not_found,omitempty"`
+	SearchP50ms    float64 `json:"search_p50_ms,omitempty"`
+	SearchP99ms    float64 `json:"search_p99_ms,omitempty"`
+	Searches       int     `json:"searches,omitempty"`
 	BytesPerSecond float64 `json:"bytes_per_sec"`
 }
 
@@ -230,6 +233,28 @@ func main() {
 		}
 		res.Queries = len(ql)
 		res.QueryP50ms, res.QueryP99ms = pct(ql, 0.5), pct(ql, 0.99)
+		// Searches as a UI sends them: a service and a tag, newest ten.
+		var sl []time.Duration
+		for i := 0; i < *queries/5; i++ {
+			q := "/api/v2/traces?serviceName=backend&limit=10&lookback=3600000"
+			if i%2 == 1 {
+				q = "/api/v2/traces?serviceName=frontend&annotationQuery=http.path%3D%2Fapi%2Fv1%2Fitem%2F3&limit=10&lookback=3600000"
+			}
+			t0 := time.Now()
+			resp, err := cl.Get(*url + q)
+			if err != nil {
+				res.Errors++
+				continue
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			sl = append(sl, time.Since(t0))
+			if t, err := tracing.DecodeJSONV2Traces(b); resp.StatusCode != 200 || err != nil || len(t) == 0 {
+				res.QueryNotFound++
+			}
+		}
+		res.Searches = len(sl)
+		res.SearchP50ms, res.SearchP99ms = pct(sl, 0.5), pct(sl, 0.99)
 	}
 	if *asJSON {
 		json.NewEncoder(os.Stdout).Encode(res)
@@ -238,6 +263,7 @@ func main() {
 	fmt.Printf("%d conns, %.1fs: %d spans accepted (%.0f spans/s, %.1f MB/s), %d rejected, %d errors; ingest p50 %.1fms p99 %.1fms max %.1fms\n",
 		res.Conns, res.Seconds, res.Spans, res.SpansPerSec, res.BytesPerSecond/1e6, res.Rejected, res.Errors, res.P50ms, res.P99ms, res.MaxMs)
 	if res.Queries > 0 {
-		fmt.Printf("trace by id: %d queries, p50 %.2fms p99 %.2fms, %d not found\n", res.Queries, res.QueryP50ms, res.QueryP99ms, res.QueryNotFound)
+		fmt.Printf("trace by id: %d queries, p50 %.2fms p99 %.2fms; searches (service, tag, limit 10): %d, p50 %.2fms p99 %.2fms; %d empty or not found\n",
+			res.Queries, res.QueryP50ms, res.QueryP99ms, res.Searches, res.SearchP50ms, res.SearchP99ms, res.QueryNotFound)
 	}
 }
