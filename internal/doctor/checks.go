@@ -852,3 +852,71 @@ func memcgAccounting(orig unix.Rlimit) (bool, error) {
 	}
 	return false, fmt.Errorf("create map: %w", err)
 }
+
+func checkKallsyms(_ context.Context, c *Check) {
+	restrict, rerr := readInt("/proc/sys/kernel/kptr_restrict")
+	if rerr == nil {
+		c.Facts["kptr_restrict"] = restrict
+	}
+	f, err := os.Open("/proc/kallsyms")
+	if err != nil {
+		c.Status, c.Found = Warn, "cannot read /proc/kallsyms: "+err.Error()
+		c.Fix = "kernel frames in profiles stay unsymbolized; a kernel with CONFIG_KALLSYMS gives them names"
+		return
+	}
+	defer f.Close()
+	buf := make([]byte, 4096)
+	n, _ := f.Read(buf)
+	visible, lines := KallsymsVisible(string(buf[:n]))
+	c.Facts["visible"] = visible
+	if lines == 0 {
+		c.Status, c.Found = Warn, "/proc/kallsyms is empty"
+		c.Fix = "kernel frames in profiles stay unsymbolized"
+		return
+	}
+	if !visible {
+		c.Status = Warn
+		// The kernel shows addresses to CAP_SYSLOG, and with kptr_restrict
+		// 0 also to whoever may use perf on the kernel (paranoid <= 1).
+		c.Found = fmt.Sprintf("/proc/kallsyms shows zero addresses (kptr_restrict = %d)", restrict)
+		switch restrict {
+		case 0:
+			c.Fix = "run obs as root (CAP_SYSLOG), or `sysctl kernel.perf_event_paranoid=1`, for kernel frames with names"
+		case 1:
+			c.Fix = "run obs as root (CAP_SYSLOG), or `sysctl kernel.kptr_restrict=0` with perf_event_paranoid <= 1"
+		default:
+			c.Fix = "kptr_restrict 2 hides kernel addresses from everyone: `sysctl kernel.kptr_restrict=0`"
+		}
+		return
+	}
+	c.Status = OK
+	c.Found = fmt.Sprintf("/proc/kallsyms readable with addresses (kptr_restrict = %d)", restrict)
+}
+
+func checkPidNS(_ context.Context, c *Check) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		c.Status, c.Found = Warn, "cannot read /proc/self/status: "+err.Error()
+		return
+	}
+	ns, err := ParseNSpid(string(b))
+	if err != nil {
+		c.Status, c.Found = Warn, err.Error()
+		return
+	}
+	c.Facts["nspid"] = ns
+	c.Facts["nested"] = len(ns) > 1
+	if len(ns) > 1 {
+		c.Status = Warn
+		c.Found = fmt.Sprintf("obs runs in a nested pid namespace (its pid is %d here, %d outside): processes outside it are invisible", ns[len(ns)-1], ns[0])
+		c.Fix = "run obs on the host (or in the service's own container, e.g. `kubectl debug --target`) to see the service"
+		return
+	}
+	c.Status = OK
+	c.Found = "obs runs in the initial pid namespace: every process on the host is visible"
+	if self, e1 := os.Readlink("/proc/self/ns/mnt"); e1 == nil {
+		if init, e2 := os.Readlink("/proc/1/ns/mnt"); e2 == nil && init != self {
+			c.Found += "; pid 1 has another mount namespace (obs opens other processes' files through /proc/PID/root)"
+		}
+	}
+}

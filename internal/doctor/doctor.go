@@ -96,6 +96,8 @@ var checkers = []checker{
 	{"core-pattern", []string{"core (kernel cores)"}, checkCorePattern},
 	{"core-rlimit", []string{"core (kernel cores)"}, checkCoreRlimit},
 	{"memlock", []string{"probe", "profile"}, checkMemlock},
+	{"kernel-symbols", []string{"profile (kernel frames)", "probe stacks"}, checkKallsyms},
+	{"pid-namespace", []string{"triage", "probe -p", "core dump"}, checkPidNS},
 }
 
 // Names lists the checks Run performs, in order.

@@ -82,7 +82,7 @@ func TestRunOnThisHost(t *testing.T) {
 	if r.Summary.Fail != 0 {
 		t.Errorf("%d checks fail as root", r.Summary.Fail)
 	}
-	for _, n := range []string{"capabilities", "bpf-syscall", "tracepoints", "perf-software", "ptrace", "memlock"} {
+	for _, n := range []string{"capabilities", "bpf-syscall", "tracepoints", "perf-software", "ptrace", "memlock", "kernel-symbols"} {
 		if c := mustFind(t, r, n); c.Status != OK {
 			t.Errorf("%s: %s (%s), want ok as root", n, c.Status, c.Found)
 		}
@@ -136,6 +136,13 @@ func TestRunOnThisHost(t *testing.T) {
 	// Hardware counters cannot work without a CPU PMU.
 	if hw := mustFind(t, r, "perf-hardware"); !fileExists(cpuPMUPath) && hw.Status == OK {
 		t.Errorf("hardware counters ok without %s", cpuPMUPath)
+	}
+
+	// The pid namespace check agrees with the test's own NSpid line.
+	st, _ := os.ReadFile("/proc/self/status")
+	nested := strings.Count(strings.SplitN(strings.SplitN(string(st), "NSpid:", 2)[1], "\n", 2)[0], "\t") > 1
+	if pn := mustFind(t, r, "pid-namespace"); pn.Facts["nested"] != nested {
+		t.Errorf("pid-namespace nested=%v, status says %v", pn.Facts["nested"], nested)
 	}
 
 	// core_pattern as read by the test itself.

@@ -186,3 +186,47 @@ func ParseIntFile(s string) (int, error) {
 	}
 	return v, nil
 }
+
+// KallsymsVisible reports whether the first lines of /proc/kallsyms carry
+// real addresses (kptr_restrict hides them as zeros from the unprivileged).
+// It reads at most the first 20 symbol lines of text.
+func KallsymsVisible(text string) (visible bool, lines int) {
+	for _, l := range strings.SplitN(text, "\n", 21) {
+		f := strings.Fields(l)
+		if len(f) < 3 {
+			continue
+		}
+		lines++
+		if v, err := strconv.ParseUint(f[0], 16, 64); err == nil && v != 0 {
+			return true, lines
+		}
+		if lines == 20 {
+			break
+		}
+	}
+	return false, lines
+}
+
+// ParseNSpid returns the pids of the NSpid line of /proc/PID/status, from
+// the outermost pid namespace the reader can see to the process's own.
+func ParseNSpid(status string) ([]int, error) {
+	for _, l := range strings.Split(status, "\n") {
+		v, ok := strings.CutPrefix(l, "NSpid:")
+		if !ok {
+			continue
+		}
+		var out []int
+		for _, f := range strings.Fields(v) {
+			n, err := strconv.Atoi(f)
+			if err != nil || n <= 0 {
+				return nil, fmt.Errorf("NSpid %q: not a list of pids", strings.TrimSpace(v))
+			}
+			out = append(out, n)
+		}
+		if len(out) == 0 {
+			return nil, fmt.Errorf("NSpid line is empty")
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("no NSpid line (kernel older than 4.1)")
+}

@@ -197,3 +197,46 @@ func FuzzFindMounts(f *testing.F) {
 		}
 	})
 }
+
+func TestKallsymsVisible(t *testing.T) {
+	if v, n := KallsymsVisible("ffffffff81000000 T _stext\n"); !v || n != 1 {
+		t.Errorf("real address: %v %d", v, n)
+	}
+	if v, n := KallsymsVisible("0000000000000000 T _stext\n0000000000000000 T _text\n"); v || n != 2 {
+		t.Errorf("hidden addresses: %v %d", v, n)
+	}
+	if v, n := KallsymsVisible(""); v || n != 0 {
+		t.Errorf("empty: %v %d", v, n)
+	}
+}
+
+func TestParseNSpid(t *testing.T) {
+	if ns, err := ParseNSpid("Name:\tx\nNSpid:\t4242\t7\n"); err != nil || !reflect.DeepEqual(ns, []int{4242, 7}) {
+		t.Errorf("nested: %v %v", ns, err)
+	}
+	if ns, err := ParseNSpid("NSpid:\t9084\n"); err != nil || !reflect.DeepEqual(ns, []int{9084}) {
+		t.Errorf("initial: %v %v", ns, err)
+	}
+	for _, bad := range []string{"", "NSpid:\n", "NSpid:\tx\n", "NSpid:\t-1\n"} {
+		if _, err := ParseNSpid(bad); err == nil {
+			t.Errorf("ParseNSpid(%q): want an error", bad)
+		}
+	}
+}
+
+func FuzzParseNSpidKallsyms(f *testing.F) {
+	f.Add("NSpid:\t4242\t7\n")
+	f.Add("ffffffff81000000 T _stext\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		if ns, err := ParseNSpid(s); err == nil {
+			for _, n := range ns {
+				if n <= 0 {
+					t.Fatalf("pid %d from %q", n, s)
+				}
+			}
+		}
+		if _, n := KallsymsVisible(s); n > 20 {
+			t.Fatalf("%d lines read, want at most 20", n)
+		}
+	})
+}
