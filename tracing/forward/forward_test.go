@@ -19,6 +19,15 @@ import (
 	"github.com/obs-toolkit/obs/tracing/store"
 )
 
+// waitFor polls cond for up to a minute (delivery callbacks may trail
+// Flush on a loaded machine).
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); !cond() && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func batch(trace uint64, n int) []tracing.Span {
 	var out []tracing.Span
 	for i := 1; i <= n; i++ {
@@ -78,9 +87,10 @@ func TestForwardToKafka(t *testing.T) {
 		}
 		post(t, base, b)
 	}
-	if err := fw.Close(30 * time.Second); err != nil {
+	if err := fw.Close(60 * time.Second); err != nil {
 		t.Fatal(err)
 	}
+	waitFor(t, func() bool { return fw.Sent.Load()+fw.Dropped.Load()+fw.Failed.Load() == 150 })
 	if fw.Sent.Load() != 150 || fw.Dropped.Load() != 0 || fw.Failed.Load() != 0 {
 		t.Fatalf("sent %d dropped %d failed %d", fw.Sent.Load(), fw.Dropped.Load(), fw.Failed.Load())
 	}
@@ -136,7 +146,8 @@ func TestForwardDoesNotBlockIngest(t *testing.T) {
 	if d := time.Since(start); d > 20*time.Second {
 		t.Fatalf("ingest took %s with a dead broker", d)
 	}
-	fw.Close(5 * time.Second)
+	fw.Close(60 * time.Second)
+	waitFor(t, func() bool { return fw.Sent.Load()+fw.Dropped.Load()+fw.Failed.Load() == 300 })
 	if fw.Sent.Load() != 0 || fw.Dropped.Load()+fw.Failed.Load() != 300 {
 		t.Fatalf("sent %d dropped %d failed %d, want 300 dropped or failed", fw.Sent.Load(), fw.Dropped.Load(), fw.Failed.Load())
 	}
