@@ -17,17 +17,19 @@ import (
 type inspectCtx struct {
 	lvl      int // indentationLvl
 	curDepth int
+	maxDepth int // deeper objects print as [Object]/[Array]; -1: no limit
+	noColor  bool
 }
 
 func (r *renderer) inspectMembers(b []byte, ms []member, depth int) []byte {
-	c := &inspectCtx{}
+	c := &inspectCtx{maxDepth: -1}
 	return r.inspectObject(b, c, ms, depth)
 }
 
-// appendInspect writes util.inspect of a value without colours, as
-// util.format's %s does for objects.
+// appendInspect writes util.inspect of a value without colours and with
+// depth 0, as util.format's %s does for plain objects and arrays.
 func (r *renderer) appendInspect(b, raw []byte, depth int, color bool) []byte {
-	c := &inspectCtx{}
+	c := &inspectCtx{maxDepth: 0, noColor: !color}
 	return r.inspectValue(b, c, raw, depth, color)
 }
 
@@ -53,11 +55,11 @@ func (r *renderer) inspectObject(b []byte, c *inspectCtx, ms []member, depth int
 		} else if isIdent(m.key) {
 			e = append(e, m.key...)
 		} else {
-			e = inspStyle(e, inspQuote(nil, wtfDisplay(m.key, &r.ar)), "\x1b[32m", "\x1b[39m", true)
+			e = inspStyle(e, inspQuote(nil, wtfDisplay(m.key, &r.ar)), "\x1b[32m", "\x1b[39m", !c.noColor)
 		}
 		e = append(e, ':', ' ')
 		c.lvl += 2
-		e = r.inspectValue(e, c, m.val, depth+1, true)
+		e = r.inspectValue(e, c, m.val, depth+1, !c.noColor)
 		c.lvl -= 2
 		out = append(out, e)
 	}
@@ -116,6 +118,13 @@ func multiLine(b []byte, c *inspectCtx, out [][]byte, open, close byte) []byte {
 }
 
 func (r *renderer) inspectValue(b []byte, c *inspectCtx, raw []byte, depth int, color bool) []byte {
+	if k := kindOf(raw); (k == '{' || k == '[') && c.maxDepth >= 0 && depth > c.maxDepth && len(raw) > 2 {
+		name := "[Object]"
+		if k == '[' {
+			name = "[Array]"
+		}
+		return inspStyle(b, []byte(name), "\x1b[36m", "\x1b[39m", color)
+	}
 	switch kindOf(raw) {
 	case '{':
 		ms := objectMembers(raw, r.getMembers(), &r.ar)

@@ -16,7 +16,7 @@ const (
 	ModeSimple              // "simple": LEVEL - msg
 	ModeJSON                // "json" / "json-N": JSON.stringify with an indent
 	ModeBunyan              // "bunyan" / -0: one-line JSON
-	ModeInspect             // "inspect": node's util.inspect, approximated
+	ModeInspect             // "inspect": node's util.inspect with colours
 )
 
 // Options select how lines are filtered and rendered.
@@ -466,9 +466,17 @@ func (r *renderer) long(out []byte, ms []member, short bool) []byte {
 	}
 
 	// Name.
-	name := r.appendFormatS(r.bName[:0], r.sg(ms, kName))
+	// In the short format without a component, the name is util.format's
+	// %s of the value; otherwise it is concatenated (String()).
+	comp := r.sg(ms, kComponent)
+	var name []byte
+	if short && !truthy(comp) {
+		name = r.appendFormatS(r.bName[:0], r.sg(ms, kName))
+	} else {
+		name = r.appendJSString(r.bName[:0], r.sg(ms, kName))
+	}
 	r.sd(ms, kName)
-	if c := r.sg(ms, kComponent); truthy(c) {
+	if c := comp; truthy(c) {
 		name = append(name, '/')
 		name = r.appendJSString(name, c)
 	}

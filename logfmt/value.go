@@ -67,8 +67,8 @@ func (r *renderer) appendJSString(b, raw []byte) []byte {
 	return append(b, raw...) // true false null
 }
 
-// appendFormatS writes util.format's %s of v (objects approximated by
-// their String form).
+// appendFormatS writes util.format's %s of v (objects through
+// util.inspect at depth 0).
 func (r *renderer) appendFormatS(b, raw []byte) []byte {
 	if kindOf(raw) == '0' {
 		f := numberValue(raw)
