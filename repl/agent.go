@@ -464,14 +464,24 @@ func (a *Agent) request(c net.Conn, payload []byte, frames <-chan Frame, readErr
 
 	var (
 		cancelled bool
-		dropped   bool
+		dropped   bool // the connection ends after this request
+		closing   bool // because the agent closes
 		grace     <-chan time.Time
 		closed    = a.closed
 	)
 	for {
 		select {
 		case err := <-result:
-			return a.finish(w, err, cancelled) && !dropped
+			switch {
+			case closing:
+				w.close()
+				w.send(FrameError, []byte("cancelled: the agent is closing"))
+				return false
+			case dropped:
+				w.close()
+				return false
+			}
+			return a.finish(w, err, cancelled)
 		case f := <-frames:
 			if f.Type == FrameCancel {
 				cancelled = true
@@ -494,7 +504,7 @@ func (a *Agent) request(c net.Conn, payload []byte, frames <-chan Frame, readErr
 			readErr = nil
 		case <-closed:
 			closed = nil // seen once; a closed channel is always ready
-			dropped = true
+			dropped, closing = true, true
 			cancel()
 			if grace == nil {
 				grace = time.After(2 * time.Second)
