@@ -199,7 +199,11 @@ func TestNonGoCore(t *testing.T) {
 	if in.Signal == nil || in.Signal.Name != "SIGSEGV" || in.Signal.Sender != os.Getpid() {
 		t.Fatalf("signal %+v", in.Signal)
 	}
-	if len(in.Threads) != 1 || in.Memory.Mappings == 0 || in.Memory.Files == 0 {
+	libc := false
+	for _, m := range in.Mappings {
+		libc = libc || strings.Contains(m.File, "libc")
+	}
+	if len(in.Threads) != 1 || in.Memory.Mappings == 0 || in.Memory.Files == 0 || !libc {
 		t.Fatalf("threads %v memory %+v", in.Threads, in.Memory)
 	}
 	if !strings.Contains(in.GoError, "not a Go program") {

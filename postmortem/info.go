@@ -33,6 +33,7 @@ type Info struct {
 	Build     *BuildSummary   `json:"build,omitempty"`
 	Threads   []ThreadSummary `json:"threads"`
 	Memory    MemorySummary   `json:"memory"`
+	Mappings  []Mapping       `json:"mappings"`
 	Heap      *HeapSummary    `json:"heap,omitempty"`
 	// Goroutines counts live goroutines (0 for non-Go cores).
 	Goroutines int `json:"goroutines"`
@@ -96,6 +97,15 @@ type MemorySummary struct {
 	FileBytes uint64 `json:"file_bytes"`
 }
 
+// Mapping is one memory segment of the core.
+type Mapping struct {
+	Start  uint64 `json:"start"`
+	End    uint64 `json:"end"`
+	Perms  string `json:"perms"`
+	Dumped uint64 `json:"dumped_bytes"`
+	File   string `json:"file,omitempty"`
+}
+
 // HeapSummary is the Go heap as the runtime's statistics hold it.
 type HeapSummary struct {
 	InUse    uint64    `json:"in_use_bytes"` // bytes in in-use spans
@@ -152,6 +162,16 @@ func (c *Core) Info() (_ *Info, err error) {
 		in.Threads = append(in.Threads, ts)
 	}
 	in.Memory = c.memorySummary()
+	for _, sg := range c.File.Segments {
+		m := Mapping{Start: sg.Vaddr, End: sg.End(), Dumped: sg.Filesz, Perms: permString(sg.Flags)}
+		for _, f := range n.Files {
+			if f.Start <= sg.Vaddr && sg.Vaddr < f.End {
+				m.File = f.Path
+				break
+			}
+		}
+		in.Mappings = append(in.Mappings, m)
+	}
 	if c.Build != nil {
 		in.GoVersion = c.Build.GoVersion
 		b := &BuildSummary{Path: c.Build.Path, Module: c.Build.Main.Path, Version: c.Build.Main.Version,
@@ -582,4 +602,18 @@ func isCrashFrame(fn string) bool {
 		return true
 	}
 	return false
+}
+
+func permString(flags uint32) string {
+	b := []byte("---")
+	if flags&4 != 0 {
+		b[0] = 'r'
+	}
+	if flags&2 != 0 {
+		b[1] = 'w'
+	}
+	if flags&1 != 0 {
+		b[2] = 'x'
+	}
+	return string(b)
 }

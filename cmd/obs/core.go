@@ -65,7 +65,7 @@ func fmtWait(d time.Duration) string {
 
 func newCoreInfoCmd(g *globals) *cobra.Command {
 	var exe string
-	var asJSON bool
+	var asJSON, mappings bool
 	c := &cobra.Command{
 		Use:   "info CORE",
 		Short: "What crashed and why: signal, panic, crashing stack, build, threads, memory",
@@ -80,6 +80,7 @@ wait_reason,frames[{func,file,line,pc,args[{name,type,value}]}],created_by},
 go_version, build{path,module,version,vcs_revision,vcs_time,vcs_modified,
 settings,deps}, threads[{tid,pc,func,signal,cpu_ns}], memory{mappings,
 mapped_bytes,dumped_bytes,resident_bytes,file_mappings,file_bytes},
+mappings[{start,end,perms,dumped_bytes,file}],
 heap{in_use_bytes,live_bytes,marked_bytes,gc_cycles,last_gc}, goroutines,
 uptime_ns, clock_basis, go_error, warnings.`,
 		Args: cobra.ExactArgs(1),
@@ -97,16 +98,17 @@ uptime_ns, clock_basis, go_error, warnings.`,
 			if asJSON {
 				return io.JSON(in)
 			}
-			printInfo(io, in)
+			printInfo(io, in, mappings)
 			return nil
 		},
 	}
 	c.Flags().StringVar(&exe, "exe", "", "the executable (default: from the core's NT_FILE note)")
+	c.Flags().BoolVar(&mappings, "mappings", false, "list the memory mappings (always shown for non-Go cores)")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return c
 }
 
-func printInfo(io *output.IO, in *postmortem.Info) {
+func printInfo(io *output.IO, in *postmortem.Info, mappings bool) {
 	io.Printf("core      %s (%s), pid %d, %s\n", in.Core, fmtBytes(uint64(in.CoreBytes)), in.PID, in.Command)
 	if in.Exe != "" {
 		io.Printf("exe       %s\n", in.Exe)
@@ -189,6 +191,14 @@ func printInfo(io *output.IO, in *postmortem.Info) {
 		if cg.CreatedBy != nil {
 			io.Printf("created by %s\n    %s:%d\n", cg.CreatedBy.Func, cg.CreatedBy.File, cg.CreatedBy.Line)
 		}
+	}
+	if in.GoError != "" || mappings {
+		io.Printf("\n")
+		t := output.NewTable("START", "END", "PERMS", "DUMPED", "FILE").AlignRight(3)
+		for _, m := range in.Mappings {
+			t.Row(fmt.Sprintf("%#x", m.Start), fmt.Sprintf("%#x", m.End), m.Perms, fmtBytes(m.Dumped), m.File)
+		}
+		t.Render(io)
 	}
 	if in.GoError != "" {
 		io.Printf("\nno Go analysis: %s\n", in.GoError)
