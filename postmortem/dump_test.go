@@ -18,9 +18,11 @@ import (
 )
 
 // startHold runs the fixture in hold mode and waits for it to be ready.
-func startHold(t *testing.T, exe string) *exec.Cmd {
+func startHold(t *testing.T, exe string) *exec.Cmd { return startMode(t, exe, "hold") }
+
+func startMode(t *testing.T, exe, mode string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(exe, "hold")
+	cmd := exec.Command(exe, mode)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -210,4 +212,40 @@ func FuzzParseMaps(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A healthy service (workers on a channel, main waiting for SIGTERM) has
+// no leaks and no suspects; its main goroutine is an expected wait.
+func TestLeaksHealthyService(t *testing.T) {
+	exe := crasher(t, "")
+	cmd := startMode(t, exe, "serve")
+	path := filepath.Join(t.TempDir(), "serve.core")
+	if _, err := Dump(cmd.Process.Pid, path); err != nil {
+		if errors.Is(err, unix.EPERM) {
+			testenv.SkipOrFail(t, "ptrace not permitted: "+err.Error())
+		}
+		t.Fatal(err)
+	}
+	c, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	rep, err := c.Leaks(LeakOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range append(rep.Certain, rep.Suspects...) {
+		t.Errorf("reported in a healthy service: %s", s.Why)
+	}
+	if rep.Blocked != 4 { // main and the three workers
+		t.Errorf("%d goroutines blocked on channels, want 4", rep.Blocked)
+	}
+	main := false
+	for _, s := range rep.Expected {
+		main = main || (len(s.IDs) == 1 && s.IDs[0] == 1)
+	}
+	if !main {
+		t.Errorf("main goroutine not listed as an expected wait: %+v", rep.Expected)
+	}
 }

@@ -202,7 +202,7 @@ func (c *Core) Leaks(opt LeakOptions) (_ *LeakReport, err error) {
 		StackWords: m.stackWords, FramesByMap: m.framesPrecise, FramesByWord: m.framesConservative,
 		Spans: len(h.spans), Rounds: rounds}
 	// Bucket each class of blocked goroutine.
-	var certainGs, wakeGs, foreverMain []*Goroutine
+	var certainGs, wakeGs, foreverMain, waitingMain []*Goroutine
 	info := map[int64]*blocked{}
 	for _, b := range bl {
 		info[b.g.ID] = b
@@ -211,6 +211,8 @@ func (c *Core) Leaks(opt LeakOptions) (_ *LeakReport, err error) {
 			foreverMain = append(foreverMain, b.g)
 		case b.kind == waitForever, (b.kind == waitChan || b.kind == waitSema) && !b.awake:
 			certainGs = append(certainGs, b.g)
+		case b.g.ID == 1:
+			waitingMain = append(waitingMain, b.g)
 		default:
 			wakeGs = append(wakeGs, b.g)
 		}
@@ -229,6 +231,13 @@ func (c *Core) Leaks(opt LeakOptions) (_ *LeakReport, err error) {
 	for _, bk := range BucketGoroutines(foreverMain) {
 		s := c.suspect(bk, info, m, false)
 		s.Why = "The main goroutine is parked forever (select {} or a nil channel): the program serves from other goroutines; this is normal."
+		rep.Expected = append(rep.Expected, s)
+	}
+	for _, bk := range BucketGoroutines(waitingMain) {
+		s := c.suspect(bk, info, m, false)
+		s.Why = fmt.Sprintf("The main goroutine is blocked (%s) on a channel or lock that is still reachable (from %s): "+
+			"a service waiting for a shutdown signal or for its workers looks like this; this is normal.", s.WaitReason,
+			strings.Join(s.ReachedFrom, ", "))
 		rep.Expected = append(rep.Expected, s)
 	}
 	if cen, err := c.Census(); err == nil {

@@ -8,6 +8,8 @@
 //	crasher leak [N]  park goroutines (see below), then panic; N adds N more
 //	                  leaked receivers and N*100 more Records (for diffs)
 //	crasher hold      park the same goroutines, print "ready", run on
+//	crasher serve     a healthy service: 3 workers on a jobs channel, main
+//	                  waiting for SIGTERM; prints "ready" (no leaks at all)
 //	crasher bench MB  park them, plus 2000 goroutines on channels a global
 //	                  holds and MB megabytes of live linked Records, then panic
 //
@@ -35,10 +37,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 	"unsafe"
 )
@@ -265,6 +269,20 @@ func main() {
 		}
 		benchLoad(mb)
 		panic(errors.New("bench fixture done"))
+	case "serve":
+		jobs := make(chan int)
+		for i := 0; i < 3; i++ {
+			go func() {
+				for j := range jobs {
+					sink += j
+				}
+			}()
+		}
+		stop := make(chan os.Signal, 1)
+		signal.Notify(stop, syscall.SIGTERM)
+		fmt.Println("ready")
+		<-stop
+		close(jobs)
 	case "hold":
 		park(0)
 		fmt.Println("ready")
