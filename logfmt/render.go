@@ -32,7 +32,7 @@ type Options struct {
 	// Level drops records below it (0: none), compared as JavaScript does.
 	Level float64
 	// Conds must all hold for a record to be shown.
-	Conds []*Condition
+	Conds []Condition
 	// Since and Until, when set, keep records whose time is in [Since, Until).
 	Since, Until time.Time
 	// Detect renders pino, zap, logrus and slog JSON lines as records
@@ -58,7 +58,7 @@ type renderer struct {
 	line                                                   []byte
 	fix                                                    []byte // detected foreign record rewritten as bunyan
 	// result of the last record, for merging and stats
-	cond      map[*Condition]*condState
+	matchers  []func(*Record) bool
 	lastTime  float64
 	needTime  bool
 	slots     [nSlots]int32
@@ -273,8 +273,8 @@ func (r *renderer) keep(ms []member) bool {
 			return false
 		}
 	}
-	for _, c := range r.o.Conds {
-		if !c.match(r, ms) {
+	for i := range r.o.Conds {
+		if !r.match(i, ms) {
 			return false
 		}
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/obs-toolkit/obs/internal/output"
 	"github.com/obs-toolkit/obs/logfmt"
+	"github.com/obs-toolkit/obs/logfmt/jscond"
 	"github.com/obs-toolkit/obs/logfmt/snoop"
 )
 
@@ -66,7 +67,7 @@ with colours). -j is -o json.
 -c CONDITION is bunyan's JavaScript condition with this as the record,
 compiled with expr-lang/expr under JavaScript semantics; several are ANDed.
 Supported:
-  ` + strings.ReplaceAll(logfmt.ConditionHelp, "\n", "\n  ") + `
+  ` + strings.ReplaceAll(jscond.Help, "\n", "\n  ") + `
 e.g. -c 'this.level >= ERROR' -c 'this.req_id === "x1"' -c 'this.msg.indexOf("boom") != -1'
 
 Beyond bunyan: --since/--until (RFC 3339, a date, or a duration ago such as
@@ -248,7 +249,7 @@ func runLogs(c *cobra.Command, g *globals, o *logsOpts, args []string) error {
 		opts.Level = lv
 	}
 	for _, s := range o.conds {
-		cond, err := logfmt.CompileCondition(s)
+		cond, err := jscond.Compile(s)
 		if err != nil {
 			return output.Usagef("%v", err)
 		}

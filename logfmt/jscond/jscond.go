@@ -1,4 +1,4 @@
-package logfmt
+package jscond
 
 import (
 	"errors"
@@ -7,13 +7,18 @@ import (
 	"reflect"
 	"regexp"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/vm"
+
+	"github.com/obs-toolkit/obs/logfmt"
 )
 
+// Package jscond compiles bunyan's -c conditions (JavaScript snippets with
+// `this` as the record) into logfmt.Conditions, on expr-lang/expr with the
+// operators re-bound to JavaScript's rules.
+//
 // Condition is a compiled -c CONDITION: bunyan's JavaScript snippet with
 // `this` as the record, translated to an expr-lang program whose operators
 // follow JavaScript's rules.
@@ -32,15 +37,15 @@ type Condition struct {
 	keys []string // top-level fields read; nil: all
 }
 
-// ConditionHelp lists what CompileCondition accepts, for --help.
-const ConditionHelp = `this.FIELD (nested: this.a.b, this["a-b"]), literals, null, undefined,
+// Help lists what Compile accepts, for --help.
+const Help = `this.FIELD (nested: this.a.b, this["a-b"]), literals, null, undefined,
 TRACE DEBUG INFO WARN ERROR FATAL, == != === !== < <= > >=, && || !,
 + - * / %, and the methods indexOf lastIndexOf includes startsWith endsWith
 toLowerCase toUpperCase trim match hasOwnProperty, and .length`
 
-type jsNullT struct{}
+type jsNullT = logfmt.NullValue
 
-var jsNull = jsNullT{}
+var jsNull = logfmt.Null
 
 var methods = map[string]bool{
 	"indexOf": true, "lastIndexOf": true, "includes": true, "startsWith": true,
@@ -210,8 +215,8 @@ func (p *patcher) Visit(node *ast.Node) {
 
 var levelVars = map[string]any{"TRACE": 10.0, "DEBUG": 20.0, "INFO": 30.0, "WARN": 40.0, "ERROR": 50.0, "FATAL": 60.0}
 
-// CompileCondition compiles a bunyan -c condition.
-func CompileCondition(js string) (*Condition, error) {
+// Compile compiles a bunyan -c condition.
+func Compile(js string) (*Condition, error) {
 	src, err := translate(js)
 	if err != nil {
 		return nil, fmt.Errorf("condition %q: %w", js, err)
@@ -255,76 +260,32 @@ func CompileCondition(js string) (*Condition, error) {
 // String returns the condition as given.
 func (c *Condition) String() string { return c.src }
 
-type condState struct {
-	vm   vm.VM
-	env  map[string]any
-	this map[string]any
-}
-
-func (c *Condition) match(r *renderer, ms []member) bool {
-	if r.cond == nil {
-		r.cond = map[*Condition]*condState{}
+// NewMatcher returns a matcher with its own VM and environment.
+func (c *Condition) NewMatcher() func(*logfmt.Record) bool {
+	var m vm.VM
+	env := map[string]any{"_null": jsNull}
+	for k, v := range levelVars {
+		env[k] = v
 	}
-	st := r.cond[c]
-	if st == nil {
-		st = &condState{env: map[string]any{"_null": jsNull}}
-		for k, v := range levelVars {
-			st.env[k] = v
-		}
-		r.cond[c] = st
-	}
-	this := make(map[string]any, len(ms))
-	if c.keys != nil {
-		for _, k := range c.keys {
-			if v := get(ms, k); v != nil {
-				this[k] = r.toGo(v)
+	return func(rec *logfmt.Record) bool {
+		var this map[string]any
+		if c.keys != nil {
+			this = make(map[string]any, len(c.keys))
+			for _, k := range c.keys {
+				if v, ok := rec.Field(k); ok {
+					this[k] = v
+				}
 			}
+		} else {
+			this = rec.All()
 		}
-	} else {
-		for _, m := range ms {
-			if !m.del {
-				this[string(wtfDisplay(m.key, &r.ar))] = r.toGo(m.val)
-			}
+		env["this"] = this
+		out, err := m.Run(c.prog, env)
+		if err != nil {
+			return false
 		}
+		return jsTruthy(out)
 	}
-	st.env["this"] = this
-	out, err := st.vm.Run(c.prog, st.env)
-	if err != nil {
-		return false
-	}
-	return jsTruthy(out)
-}
-
-// toGo converts a raw JSON value for the condition program.
-func (r *renderer) toGo(raw []byte) any {
-	switch kindOf(raw) {
-	case '"':
-		return string(displayString(raw, &r.ar))
-	case '0':
-		return numberValue(raw)
-	case 't':
-		return true
-	case 'f':
-		return false
-	case 'n':
-		return jsNull
-	case '[':
-		elems := arrayElems(raw, nil)
-		out := make([]any, len(elems))
-		for i, e := range elems {
-			out[i] = r.toGo(e)
-		}
-		return out
-	case '{':
-		ms := objectMembers(raw, r.getMembers(), &r.ar)
-		out := make(map[string]any, len(ms))
-		for _, m := range ms {
-			out[string(wtfDisplay(m.key, &r.ar))] = r.toGo(m.val)
-		}
-		r.putMembers(ms)
-		return out
-	}
-	return nil
 }
 
 func jsTruthy(x any) bool {
@@ -355,7 +316,7 @@ func jsToString(x any) string {
 		}
 		return "false"
 	case float64:
-		return string(appendJSNumber(nil, v))
+		return logfmt.JSNumberString(v)
 	case int:
 		return fmt.Sprint(v)
 	case string:
@@ -396,9 +357,9 @@ func jsToNumber(x any) float64 {
 	case int:
 		return float64(v)
 	case string:
-		return jsStringToNumber([]byte(v))
+		return logfmt.JSStringToNumber(v)
 	case []any:
-		return jsStringToNumber([]byte(jsToString(v)))
+		return logfmt.JSStringToNumber(jsToString(v))
 	}
 	return math.NaN()
 }
@@ -514,7 +475,7 @@ func jsGet(obj, prop any) any {
 		}
 	case string:
 		if key == "length" {
-			return float64(utf16Len([]byte(v)))
+			return float64(logfmt.UTF16Len(v))
 		}
 		if i, ok := arrayIndex(key); ok {
 			n := 0
@@ -530,10 +491,14 @@ func jsGet(obj, prop any) any {
 }
 
 func arrayIndex(k string) (int, bool) {
-	if !isArrayIndex([]byte(k)) {
+	if !logfmt.IsArrayIndex(k) {
 		return 0, false
 	}
-	return int(indexValue([]byte(k))), true
+	n := 0
+	for _, c := range k {
+		n = n*10 + int(c-'0')
+	}
+	return n, true
 }
 
 // utf16Index converts a byte offset in s to UTF-16 units.
@@ -541,7 +506,7 @@ func utf16Index(s string, byteOff int) float64 {
 	if byteOff < 0 {
 		return -1
 	}
-	return float64(utf16Len([]byte(s[:byteOff])))
+	return float64(logfmt.UTF16Len(s[:byteOff]))
 }
 
 func jsCall(obj any, name string, args []any) (any, error) {
@@ -599,7 +564,7 @@ func jsCall(obj any, name string, args []any) (any, error) {
 	case "toUpperCase":
 		return strings.ToUpper(s), nil
 	case "trim":
-		return string(jsTrim([]byte(s))), nil
+		return logfmt.JSTrim(s), nil
 	case "toString":
 		return s, nil
 	case "match":
@@ -619,5 +584,3 @@ func jsCall(obj any, name string, args []any) (any, error) {
 	}
 	return nil, fmt.Errorf("%s is not a function", name)
 }
-
-var _ = utf8.RuneError
