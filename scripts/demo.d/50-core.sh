@@ -16,7 +16,7 @@ else
   else
     "$OBS" core info "$core" | sed -n '1,14p'
     echo
-    "$OBS" core goroutines "$core" | head -8
+    "$OBS" core goroutines "$core" | sed -n "1,8p"
     echo
     "$OBS" core leaks "$core" | cut -c1-220
     echo
@@ -32,7 +32,7 @@ pids+=("$hold_pid")
 for _ in $(seq 200); do grep -q ready "$core_dir/hold.out" 2>/dev/null && break; sleep 0.05; done
 if "$OBS" core dump -p "$hold_pid" -o "$core_dir/live.core"; then
   kill -0 "$hold_pid" && echo "pid $hold_pid still running"
-  "$OBS" core goroutines "$core_dir/live.core" | head -6
+  "$OBS" core goroutines "$core_dir/live.core" | sed -n "1,6p"
 else
   echo "skipping the live dump: ptrace is not permitted here (needs CAP_SYS_PTRACE or ptrace_scope 0/1)"
 fi
