@@ -27,9 +27,7 @@ import (
 func init() { register(newLogsCmd) }
 
 type logsOpts struct {
-	output    string
-	asJSON0   bool
-	asJSON    bool
+	modes     []string // -o NAME / -j / -0 in order
 	level     string
 	conds     []string
 	strict    bool
@@ -94,9 +92,12 @@ Exit status: 0, or the number of files that could not be read (as bunyan);
 		},
 	}
 	f := c.Flags()
-	f.StringVarP(&o.output, "output", "o", "long", "output mode: long, short, simple, json, json-N, bunyan, inspect")
-	f.BoolVarP(&o.asJSON, "json-output", "j", false, "shortcut for -o json")
-	f.BoolVarP(&o.asJSON0, "bunyan-output", "0", false, "shortcut for -o bunyan")
+	// -o, -j and -0 are applied in command-line order: the last wins.
+	f.VarP(modeSeq{&o.modes, ""}, "output", "o", "output mode: long (default), short, simple, json, json-N, bunyan, inspect")
+	f.VarP(modeSeq{&o.modes, "j"}, "json-output", "j", "shortcut for -o json")
+	f.VarP(modeSeq{&o.modes, "0"}, "bunyan-output", "0", "shortcut for -o bunyan")
+	f.Lookup("json-output").NoOptDefVal = "true"
+	f.Lookup("bunyan-output").NoOptDefVal = "true"
 	f.StringVarP(&o.level, "level", "l", "", "only records at or above LEVEL (name or number)")
 	f.StringArrayVarP(&o.conds, "condition", "c", nil, "only records for which the JavaScript CONDITION holds (repeatable, ANDed)")
 	f.BoolVar(&o.strict, "strict", false, "drop lines that are not bunyan records")
@@ -225,19 +226,23 @@ func runLogs(c *cobra.Command, g *globals, o *logsOpts, args []string) error {
 	// status 0, as in bunyan: take EPIPE as an error, not a signal.
 	signal.Ignore(syscall.SIGPIPE)
 	opts := &logfmt.Options{JSONIndent: 2}
-	// The last of -o/-j/-0 wins, as in bunyan.
+	// The last of -o/-j/-0 wins, as in bunyan; every -o is checked.
 	mode := logfmt.ModeLong
-	if c.Flags().Changed("output") {
-		m, err := parseMode(o.output, &opts.JSONIndent)
-		if err != nil {
-			return err
+	for _, m := range o.modes {
+		switch m {
+		case "j":
+			mode = logfmt.ModeJSON
+		case "0":
+			mode = logfmt.ModeBunyan
+		default:
+			pm, err := parseMode(strings.TrimPrefix(m, "o:"), &opts.JSONIndent)
+			if err != nil {
+				return err
+			}
+			mode = pm
 		}
-		mode = m
 	}
-	if o.asJSON {
-		mode = logfmt.ModeJSON
-	}
-	if o.asJSON0 || (o.jsonOut && !o.stats) {
+	if o.jsonOut && !o.stats {
 		mode = logfmt.ModeBunyan
 	}
 	opts.Mode = mode
@@ -493,6 +498,29 @@ func runSnoop(io_ *output.IO, opts *logfmt.Options, pidArg string, args []string
 	}
 	if werr != nil && !errors.Is(werr, syscall.EPIPE) {
 		return output.Failf("write: %v", werr)
+	}
+	return nil
+}
+
+// modeSeq records -o NAME (tok "") or -j / -0 (tok "j" / "0") in order.
+type modeSeq struct {
+	seq *[]string
+	tok string
+}
+
+func (m modeSeq) String() string { return "" }
+func (m modeSeq) Type() string {
+	if m.tok == "" {
+		return "mode"
+	}
+	return "bool"
+}
+func (m modeSeq) IsBoolFlag() bool { return m.tok != "" }
+func (m modeSeq) Set(v string) error {
+	if m.tok == "" {
+		*m.seq = append(*m.seq, "o:"+v)
+	} else if v == "true" {
+		*m.seq = append(*m.seq, m.tok)
 	}
 	return nil
 }
