@@ -47,6 +47,13 @@ func (e *CommandError) Error() string { return e.Cmd + ": " + e.Msg }
 // peer of another uid, a wrong token).
 var ErrRefused = errors.New("refused by agent")
 
+// refusal is a refusal with its own words; errors.Is(err, ErrRefused)
+// holds for it.
+type refusal string
+
+func (r refusal) Error() string        { return string(r) }
+func (r refusal) Is(target error) bool { return target == ErrRefused }
+
 // Client is one connection to an agent. Do may be called repeatedly, one
 // request at a time; a Client is not for concurrent use.
 type Client struct {
@@ -119,7 +126,7 @@ func dialSocket(path string, timeout time.Duration) (*Client, error) {
 	conn, err := net.DialTimeout("unix", path, timeout)
 	if err != nil {
 		if errors.Is(err, syscall.EACCES) {
-			return nil, fmt.Errorf("connect to agent at %s: permission denied (only the service's user and root may connect): %w", path, ErrRefused)
+			return nil, fmt.Errorf("connect to agent at %s: %w", path, refusal("permission denied (only the service's user and root may connect)"))
 		}
 		return nil, fmt.Errorf("connect to agent at %s: %w", path, err)
 	}
@@ -151,7 +158,7 @@ func handshake(conn net.Conn, addr, token string, timeout time.Duration) (*Clien
 	if err != nil {
 		conn.Close()
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) {
-			return nil, fmt.Errorf("agent at %s closed the connection: %w", addr, ErrRefused)
+			return nil, fmt.Errorf("agent at %s: %w", addr, refusal("closed the connection before its hello"))
 		}
 		return nil, fmt.Errorf("agent at %s: read hello: %w", addr, err)
 	}
@@ -159,7 +166,7 @@ func handshake(conn net.Conn, addr, token string, timeout time.Duration) (*Clien
 	case FrameHello:
 	case FrameError:
 		conn.Close()
-		return nil, fmt.Errorf("agent at %s: %s: %w", addr, f.Payload, ErrRefused)
+		return nil, fmt.Errorf("agent at %s refused the connection: %w", addr, refusal(f.Payload))
 	default:
 		conn.Close()
 		return nil, fmt.Errorf("agent at %s: expected hello, got frame %s", addr, f)

@@ -24,19 +24,19 @@ echo "\$ obs repl repl-demo -e uptime -e 'get stats' -e 'eval stats.hits / (stat
 
 echo
 echo "\$ obs repl -p $repl_pid -e goroutines   (first buckets)"
-"$OBS" repl -p "$repl_pid" -e goroutines | head -n 12
+"$OBS" repl -p "$repl_pid" -e goroutines | head -n 12 || true
 
 echo
 echo "\$ obs repl -p $repl_pid -e 'loglevel DEBUG' -e 'setgc 200' -e flush -e 'help setgc'"
 "$OBS" repl -p "$repl_pid" -e 'loglevel DEBUG' -e 'setgc 200' -e flush -e 'help setgc' || return 1
 echo "(the service logged who changed what:)"
-grep 'repl: command' "$OBS_DEMO_DIR/repl-svc.err" | grep -E 'cmd=(loglevel|setgc|flush)' | head -n 3
+grep 'repl: command' "$OBS_DEMO_DIR/repl-svc.err" | grep -E 'cmd=(loglevel|setgc|flush)' | head -n 3 || true
 
 echo
 echo "\$ obs repl -p $repl_pid -e 'profile heap > heap.pb.gz' -e 'trace 0.5 > trace.out'"
 (cd "$OBS_DEMO_DIR" && "$OBS" repl -p "$repl_pid" -e 'profile heap > heap.pb.gz' -e 'trace 0.5 > trace.out') || return 1
 ls -l "$OBS_DEMO_DIR/heap.pb.gz" "$OBS_DEMO_DIR/trace.out" | awk '{print $5, $9}'
-go tool pprof -top -nodecount=3 "$OBS_DEMO_DIR/heap.pb.gz" 2>/dev/null | sed -n '4,10p'
+go tool pprof -top -nodecount=3 "$OBS_DEMO_DIR/heap.pb.gz" 2>/dev/null | sed -n '4,10p' || true
 
 echo
 echo "\$ obs repl -p $repl_pid -e boom -e uptime   (a panicking command is contained)"
@@ -47,7 +47,7 @@ echo "(exit status 1; the service is still up: $(kill -0 "$repl_pid" && echo yes
 
 echo
 echo "\$ printf 'eval requests * 2\\nfds\\n' | obs repl --json repl-demo   (a script's view)"
-printf 'eval requests * 2\nfds\n' | "$OBS" repl --json repl-demo | head -n 8
+printf 'eval requests * 2\nfds\n' | "$OBS" repl --json repl-demo | head -n 8 || true
 
 if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
   echo
@@ -61,4 +61,7 @@ fi
 
 kill -TERM "$repl_pid"
 wait "$repl_pid" 2>/dev/null || true
-[ ! -e "$repl_sock" ] && echo "service stopped; its socket is gone"
+if [ -e "$repl_sock" ]; then
+  echo "the service's socket $repl_sock is still there after it stopped"; return 1
+fi
+echo "service stopped; its socket is gone"
