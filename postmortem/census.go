@@ -3,6 +3,7 @@ package postmortem
 import (
 	"debug/dwarf"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/go-delve/delve/pkg/dwarf/godwarf"
@@ -235,23 +236,7 @@ func (c *Core) Census() (_ *Census, err error) {
 	return cen, nil
 }
 
-func sizeLabel(n int64) string {
-	return "size class " + itoa(n)
-}
-
-func itoa(n int64) string {
-	if n == 0 {
-		return "0"
-	}
-	var b [24]byte
-	i := len(b)
-	for n > 0 {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-	}
-	return string(b[i:])
-}
+func sizeLabel(n int64) string { return "size class " + strconv.FormatInt(n, 10) }
 
 func sortCounts(ts []TypeCount) {
 	sort.Slice(ts, func(i, j int) bool {

@@ -125,7 +125,10 @@ func (c *Core) Leaks(opt LeakOptions) (_ *LeakReport, err error) {
 		return nil, err
 	}
 	l := c.rt
-	sc, sw, sg := l.mustOff("runtime.sudog.c"), l.mustOff("runtime.sudog.waitlink"), l.mustOff("runtime.sudog.g")
+	sc, sw := l.mustOff("runtime.sudog.c"), l.mustOff("runtime.sudog.waitlink")
+	if sc < 0 || sw < 0 {
+		return nil, fmt.Errorf("runtime.sudog layout not in DWARF")
+	}
 	m := newMarker(c, h)
 	defer m.release()
 	for _, g := range gs {
@@ -151,7 +154,6 @@ func (c *Core) Leaks(opt LeakOptions) (_ *LeakReport, err error) {
 					b.objs = append(b.objs, ch)
 				}
 			}
-			_ = sg
 			if len(b.objs) == 0 {
 				continue // between states; leave it runnable
 			}
