@@ -407,7 +407,9 @@ func (h *Handler) Handle(_ context.Context, r slog.Record) error {
 		snoopRecord(&s.buf[0], len(s.buf)-1)
 		if r.Level < h.minLevel() {
 			// Rendered only for the snooper.
-			encPool.Put(s)
+			if cap(s.buf) <= 64<<10 {
+				encPool.Put(s)
+			}
 			return nil
 		}
 	}
