@@ -143,6 +143,15 @@ func cmdGoroutines(_ context.Context, args []string, w io.Writer) error {
 	}
 	bs := BucketGoroutines(gs)
 	fmt.Fprintf(w, "%d goroutines in %d buckets of identical stacks\n", len(gs), len(bs))
+	states := map[string]int{}
+	for _, g := range gs {
+		states[g.State]++
+	}
+	summary := Bucket{States: states}.StateSummary()
+	if len(states) == 1 {
+		summary += " ×" + strconv.Itoa(len(gs))
+	}
+	fmt.Fprintf(w, "states: %s\n", summary)
 	for _, b := range bs {
 		fmt.Fprintf(w, "\n%d× [%s]", len(b.IDs), b.StateSummary())
 		ids := b.IDs

@@ -9,6 +9,7 @@ import (
 	"math"
 	"net"
 	"os"
+	"regexp"
 	"runtime"
 	"runtime/debug"
 	"strconv"
@@ -47,8 +48,8 @@ func TestGoroutinesAndStack(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	out := must(t, c, "goroutines")
-	if !strings.Contains(out, "goroutines in ") {
-		t.Fatalf("no summary line:\n%s", out)
+	if !strings.Contains(out, "goroutines in ") || !regexp.MustCompile(`\nstates: .*chan receive ×[0-9]+`).MatchString(out) {
+		t.Fatalf("no summary lines:\n%s", out)
 	}
 	// The five workers share one bucket, with their state.
 	found := false
