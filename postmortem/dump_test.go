@@ -219,21 +219,29 @@ func FuzzParseMaps(f *testing.F) {
 func TestLeaksHealthyService(t *testing.T) {
 	exe := crasher(t, "")
 	cmd := startMode(t, exe, "serve")
-	path := filepath.Join(t.TempDir(), "serve.core")
-	if _, err := Dump(cmd.Process.Pid, path); err != nil {
-		if errors.Is(err, unix.EPERM) {
-			testenv.SkipOrFail(t, "ptrace not permitted: "+err.Error())
+	// "ready" comes just before main blocks: dump until it has.
+	var rep *LeakReport
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		path := filepath.Join(t.TempDir(), "serve.core")
+		if _, err := Dump(cmd.Process.Pid, path); err != nil {
+			if errors.Is(err, unix.EPERM) {
+				testenv.SkipOrFail(t, "ptrace not permitted: "+err.Error())
+			}
+			t.Fatal(err)
 		}
-		t.Fatal(err)
-	}
-	c, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	rep, err := c.Leaks(LeakOptions{})
-	if err != nil {
-		t.Fatal(err)
+		c, err := Open(path, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err = c.Leaks(LeakOptions{})
+		c.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Blocked == 4 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	for _, s := range append(rep.Certain, rep.Suspects...) {
 		t.Errorf("reported in a healthy service: %s", s.Why)

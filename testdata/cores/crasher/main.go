@@ -41,6 +41,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -165,13 +166,7 @@ func park(extra int) {
 	go time.Sleep(time.Hour)
 	go holdAddr(leakedAddrs[0])
 	// Wait until all 32 are parked, then let two GCs stamp their wait times.
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
-		if runtime.NumGoroutine() >= 33+extra {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
-	time.Sleep(20 * time.Millisecond)
+	waitParked(32 + extra)
 	runtime.GC()
 	runtime.GC()
 	time.Sleep(20 * time.Millisecond)
@@ -201,12 +196,7 @@ func benchLoad(mb int) {
 			prev = r
 		}
 	}
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
-		if runtime.NumGoroutine() >= 2033 {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitParked(2032)
 	runtime.GC()
 }
 
@@ -223,6 +213,34 @@ func contend() {
 	go func() { time.Sleep(20 * time.Millisecond); mu.Unlock() }()
 	mu.Lock()
 	mu.Unlock()
+}
+
+// waitParked waits (up to a minute) until at least n goroutines besides
+// the caller are parked, as the runtime's own traceback reports them, so
+// that a loaded machine cannot leave one still starting when the GC
+// stamps wait times or the core is made.
+func waitParked(n int) {
+	buf := make([]byte, 1<<20)
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		for {
+			k := runtime.Stack(buf, true)
+			if k < len(buf) {
+				buf = buf[:k]
+				break
+			}
+			buf = make([]byte, 2*len(buf))
+		}
+		parked := 0
+		for _, line := range strings.Split(string(buf), "\n") {
+			if strings.HasPrefix(line, "goroutine ") && !strings.Contains(line, "[running") && !strings.Contains(line, "[runnable") {
+				parked++
+			}
+		}
+		buf = buf[:cap(buf)]
+		if parked >= n {
+			return
+		}
+	}
 }
 
 type fixtureError struct{ code int }
