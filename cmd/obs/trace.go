@@ -250,7 +250,7 @@ func summarize(t []tracing.Span) traceSummary {
 	return s
 }
 
-func (o *traceLsOptions) query_() (tracing.Query, error) {
+func (o *traceLsOptions) toQuery() (tracing.Query, error) {
 	q := tracing.Query{ServiceName: strings.ToLower(o.service), SpanName: strings.ToLower(o.span),
 		RemoteServiceName: strings.ToLower(o.remote), Limit: o.limit}
 	if o.limit <= 0 {
@@ -311,7 +311,7 @@ errors (spans with an error tag), services, root ("service: span name").`,
 }
 
 func runTraceLs(ctx context.Context, o *traceLsOptions) error {
-	q, err := o.query_()
+	q, err := o.toQuery()
 	if err != nil {
 		return err
 	}
@@ -463,7 +463,7 @@ total (µs).`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			io := g.IO()
-			q, err := o.query_()
+			q, err := o.toQuery()
 			if err != nil {
 				return err
 			}
@@ -709,7 +709,7 @@ The output is JSON already; --json is accepted for uniformity.`,
 					n++
 				}
 			} else {
-				q, err := o.query_()
+				q, err := o.toQuery()
 				if err != nil {
 					return err
 				}
