@@ -98,3 +98,38 @@ func TestFollowRotation(t *testing.T) {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}
 }
+
+// Two followers sharing one writer (as obs logs -f a b does) each write
+// whole lines.
+func TestFollowTwoFiles(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.log"), filepath.Join(dir, "b.log")
+	appendFile(t, a, followRec(1))
+	appendFile(t, b, followRec(2))
+	out := &syncBuf{}
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &Processor{Opts: &Options{Mode: ModeSimple}}
+	done := make(chan error, 2)
+	for _, path := range []string{a, b} {
+		go func(path string) { done <- p.Follow(ctx, out, path, 10*time.Millisecond) }(path)
+	}
+	for i := 3; i <= 8; i++ {
+		if i%2 == 1 {
+			appendFile(t, a, followRec(i))
+		} else {
+			appendFile(t, b, followRec(i))
+		}
+	}
+	for i := 1; i <= 8; i++ {
+		waitFor(t, out, fmt.Sprintf("INFO - rec %d\n", i))
+	}
+	cancel()
+	for i := 0; i < 2; i++ {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := strings.Count(out.String(), "\n"); n != 8 {
+		t.Errorf("%d lines, want 8:\n%s", n, out.String())
+	}
+}

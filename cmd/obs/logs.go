@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -108,7 +109,7 @@ Exit status: 0, or the number of files that could not be read (as bunyan);
 	f.StringVar(&o.timeFmt, "time", "", "utc or local")
 	f.StringVar(&o.since, "since", "", "only records at or after TIME (RFC 3339, date, or duration ago)")
 	f.StringVar(&o.until, "until", "", "only records before TIME")
-	f.BoolVarP(&o.follow, "follow", "f", false, "keep reading FILE as it grows, across rotation")
+	f.BoolVarP(&o.follow, "follow", "f", false, "keep reading each FILE as it grows, across rotation")
 	f.BoolVar(&o.stats, "stats", false, "print counts of records by level and name instead of records")
 	f.BoolVar(&o.jsonOut, "json", false, "machine output: records as one-line JSON, or --stats as JSON")
 	f.BoolVar(&o.detect, "detect", false, "render pino, zap, logrus and slog JSON lines as records")
@@ -293,8 +294,8 @@ func runLogs(c *cobra.Command, g *globals, o *logsOpts, args []string) error {
 	default:
 		opts.Color = io_.IsTTY
 	}
-	if o.follow && len(args) != 1 {
-		return output.Usagef("--follow takes exactly one FILE")
+	if o.follow && len(args) == 0 {
+		return output.Usagef("--follow needs a FILE")
 	}
 
 	out := io_.Out
@@ -328,16 +329,35 @@ func runLogs(c *cobra.Command, g *globals, o *logsOpts, args []string) error {
 
 	p := &logfmt.Processor{Opts: opts, Workers: o.workers, CountOnly: o.stats}
 	if o.follow {
+		// Each file is followed on its own; lines are written whole, in
+		// the order they arrive.
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
-		if err := p.Follow(ctx, out, args[0], 0); err != nil {
-			if errors.Is(err, logfmt.ErrOutputClosed) {
-				return nil
+		lw := &lockedWriter{w: out}
+		errc := make(chan error, len(args))
+		for _, name := range args {
+			go func(name string) {
+				err := p.Follow(ctx, lw, name, 0)
+				if err != nil && !errors.Is(err, logfmt.ErrOutputClosed) {
+					err = fmt.Errorf("follow %s: %v", name, err)
+				}
+				if err != nil {
+					stop()
+				}
+				errc <- err
+			}(name)
+		}
+		var first error
+		for range args {
+			if err := <-errc; err != nil && first == nil {
+				first = err
 			}
-			return output.Failf("follow %s: %v", args[0], err)
 		}
 		if opts.Color {
 			fmt.Fprint(out, "\x1b[0m")
+		}
+		if first != nil && !errors.Is(first, logfmt.ErrOutputClosed) {
+			return output.Failf("%v", first)
 		}
 		return nil
 	}
@@ -523,4 +543,16 @@ func (m modeSeq) Set(v string) error {
 		*m.seq = append(*m.seq, m.tok)
 	}
 	return nil
+}
+
+// lockedWriter serialises writes from several followers.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
