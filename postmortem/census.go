@@ -2,11 +2,13 @@ package postmortem
 
 import (
 	"debug/dwarf"
+	"fmt"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/go-delve/delve/pkg/dwarf/godwarf"
+	"github.com/go-delve/delve/pkg/proc"
 )
 
 // TypeCount is one line of the census.
@@ -302,6 +304,8 @@ type typeWalker struct {
 	findType func(string) godwarf.Type
 	steps    int
 	queue    []pendingWalk
+	maps     int
+	scope    *proc.EvalScope
 }
 
 // pendingWalk is an object whose contents are to be followed as type t.
@@ -391,8 +395,51 @@ func (w *typeWalker) walk(addr uint64, t godwarf.Type, depth int) {
 		}
 	case *godwarf.ChanType:
 		w.walk(addr, t.TypedefType.Type, depth)
+	case *godwarf.MapType:
+		w.mapEntries(addr, t)
 	}
 }
+
+// mapEntries follows a map's keys and values: delve walks the map's
+// internal layout (swiss tables on Go 1.24+) and gives each slot's
+// address, which the walker then follows by the key and value types. The
+// map's own tables stay untyped.
+func (w *typeWalker) mapEntries(addr uint64, t *godwarf.MapType) {
+	if w.c.u64(addr) == 0 || w.maps >= 10000 {
+		return
+	}
+	if !hasPointers(t.KeyType) && !hasPointers(t.ElemType) {
+		return
+	}
+	if base, _, ok := w.start(w.c.u64(addr)); ok {
+		if !w.types.once(base) {
+			return // this map was followed already
+		}
+	}
+	w.maps++
+	if w.scope == nil {
+		sc, err := proc.ThreadScope(w.c.target, w.c.target.CurrentThread())
+		if err != nil {
+			return
+		}
+		w.scope = sc
+	}
+	v, err := w.scope.EvalExpression(fmt.Sprintf("*(*%s)(%#x)", typeName(t), addr), mapLoad)
+	if err != nil || v.Unreadable != nil {
+		return
+	}
+	for i := 0; i+1 < len(v.Children); i += 2 {
+		k, e := &v.Children[i], &v.Children[i+1]
+		if k.Addr != 0 && hasPointers(t.KeyType) {
+			w.walk(k.Addr, t.KeyType, 1)
+		}
+		if e.Addr != 0 && hasPointers(t.ElemType) {
+			w.walk(e.Addr, t.ElemType, 1)
+		}
+	}
+}
+
+var mapLoad = proc.LoadConfig{MaxArrayValues: 1 << 16, MaxStructFields: 0, MaxStringLen: 0}
 
 func (w *typeWalker) pointee(p uint64, t godwarf.Type, depth int) {
 	if p == 0 || t == nil {

@@ -71,6 +71,9 @@ func TestCensus(t *testing.T) {
 			if r := got["main.Record"]; r.Objects != 1000 || r.Bytes != 64000 {
 				t.Errorf("main.Record: %+v", r)
 			}
+			if s := got["main.Session"]; s.Objects != 50 {
+				t.Errorf("main.Session (only in a map): %+v", s)
+			}
 			if a := got["[]*main.Record (backing array)"]; a.Objects != 1 || a.Source != "header" {
 				t.Errorf("records array: %+v", a)
 			}

@@ -27,7 +27,8 @@
 //     leaked: the global could still be unlocked),
 //   - 2 goroutines sleeping in time.Sleep (not leaked),
 //
-// and keep 1000 live *Record values (64 bytes each) reachable from a global,
+// and keep 1000 live *Record values (64 bytes each) reachable from a global
+// and 50 *Session values reachable only through a map,
 // allocated with MemProfileRate=1 so that the heap profile is exact. Block
 // and mutex profiling are on, with one ~20 ms wait of each kind (contend).
 package main
@@ -47,6 +48,16 @@ import (
 	"time"
 	"unsafe"
 )
+
+// Session is only ever reachable through the sessions map, for the census
+// to type through a map.
+type Session struct {
+	User  string
+	Owner *Record
+	Hits  int
+}
+
+var sessions = map[int]*Session{}
 
 // Record is the type the heap census counts.
 type Record struct {
@@ -134,6 +145,9 @@ func park(extra int) {
 	runtime.SetMutexProfileFraction(1)
 	contend()
 	records = makeRecords(1000 + 100*extra)
+	for i := 0; i < 50; i++ {
+		sessions[i] = &Session{User: "u", Owner: records[i]}
+	}
 	for i := 0; i < 17; i++ {
 		go func(i int) {
 			pprof.Do(context.Background(), pprof.Labels("pool", "shared"), func(context.Context) { waitShared(i) })
