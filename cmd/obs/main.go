@@ -52,7 +52,7 @@ NO_COLOR or --no-color. Run 'obs doctor' to see what this host allows.`,
 	}
 	root.PersistentFlags().BoolVar(&g.noColor, "no-color", false, "never colour the output")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return output.Usagef("%v (see '%s --help')", err, c.CommandPath())
+		return output.Usagef("%v", err)
 	})
 	root.CompletionOptions.HiddenDefaultCmd = true
 	for _, f := range groups {
@@ -85,9 +85,12 @@ func run(args []string, g *globals) int {
 	if errors.As(err, &ee) && ee.Err == nil {
 		return code // already reported
 	}
-	if isUsage(err) {
+	if code == output.ExitUsage || isUsage(err) {
 		code = output.ExitUsage
-		msg = fmt.Sprintf("%s (see '%s --help')", output.OneLine(err), cmd.CommandPath())
+		msg = output.OneLine(err)
+		if !strings.Contains(msg, "--help'") {
+			msg = fmt.Sprintf("%s (see '%s --help')", msg, cmd.CommandPath())
+		}
 	} else {
 		msg = output.OneLine(err)
 	}

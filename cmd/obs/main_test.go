@@ -43,3 +43,10 @@ func TestUsageErrorsExit2(t *testing.T) {
 		}
 	}
 }
+
+func TestUsageHintOnce(t *testing.T) {
+	_, _, errs := runObs(t, "version", "--bogus")
+	if n := strings.Count(errs, "--help"); n != 1 {
+		t.Fatalf("usage hint appears %d times: %q", n, errs)
+	}
+}
