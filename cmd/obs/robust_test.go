@@ -70,6 +70,7 @@ type robustCase struct {
 type robustFixtures struct {
 	dir, missing, random, empty, truncELF, text, badLog string
 	truncGzip                                           string
+	garbageStore                                        string   // a trace store directory whose database is random bytes
 	spans                                               []string // malformed span files
 	closed                                              string   // URL of a loopback port nobody listens on
 	livePID                                             string   // a live process with no agent and no such functions
@@ -111,6 +112,13 @@ func makeRobustFixtures(t *testing.T) robustFixtures {
 		`{"v":0,"level":30,"msg":"truncated`))
 
 	f.truncGzip = write("trunc.gz", append([]byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0}, garbage[:64]...))
+	f.garbageStore = filepath.Join(dir, "garbage-store")
+	if err := os.Mkdir(f.garbageStore, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(f.garbageStore, "spans.db"), garbage, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for i, body := range []string{
 		`[{"traceId":5}]`,
 		`[{"traceId":"463ac35c9f6413ad","id":"not hex","timestamp":"never"}]`,
@@ -156,6 +164,9 @@ func robustCases(f robustFixtures) []robustCase {
 	for _, g := range []string{"probe", "core", "trace", "profile"} {
 		known("a group given an unknown subcommand prints its help and exits 0", wantUsage, g, "no-such-subcommand")
 	}
+
+	known("'obs help' on an unknown topic prints the root usage and exits 0", wantUsage, "help", "no-such-command")
+	add(wantUsage, "--no-color=maybe", "version")
 
 	// doctor, ps, version.
 	add(wantUsage, "doctor", "--strict=maybe")
@@ -312,6 +323,12 @@ func robustCases(f robustFixtures) []robustCase {
 	add(wantBad, "trace", "serve", "--listen", "127.0.0.1:99999", "--data", filepath.Join(f.dir, "store1"))
 	add(wantBad, "trace", "serve", "--listen", "no-port", "--data", filepath.Join(f.dir, "store2"))
 	add(wantBad, "trace", "serve", "--listen", "127.0.0.1:0", "--data", filepath.Join(f.random, "store"))
+	add(wantUsage, "trace", "serve", "--listen", "127.0.0.1:0", "--data", filepath.Join(f.dir, "store3a"), "--max-body", "-1")
+	add(wantUsage, "trace", "serve", "--listen", "127.0.0.1:0", "--data", filepath.Join(f.dir, "store3b"), "--max-inflight", "0")
+	add(wantUsage, "trace", "serve", "--listen", "127.0.0.1:0", "--data", filepath.Join(f.dir, "store3c"), "--retention", "-1h")
+	add(wantBad, "trace", "serve", "--listen", "127.0.0.1:0", "--data", f.garbageStore)
+	known("the collector starts and announces its address before --otlp-listen is found bad: two lines on stderr",
+		wantBad, "trace", "serve", "--listen", "127.0.0.1:0", "--data", filepath.Join(f.dir, "store4"), "--otlp-listen", "no-port")
 
 	// repl.
 	add(wantUsage, "repl")
