@@ -160,6 +160,7 @@ func (c *Core) Goroutines(opt GoroutineOptions) (_ []*Goroutine, err error) {
 	now, _ := c.clock()
 	o := c.rt.gOffsets()
 	bi := c.target.BinInfo()
+	creators := map[uint64]*Frame{} // go statements are shared by many goroutines
 	var out []*Goroutine
 	for _, ga := range addrs {
 		st := c.u32(ga+uint64(o.status)) &^ 0x1000
@@ -192,12 +193,16 @@ func (c *Core) Goroutines(opt GoroutineOptions) (_ []*Goroutine, err error) {
 			}
 		}
 		if gopc := c.u64(ga + uint64(o.gopc)); gopc != 0 && g.ID != 1 {
-			file, line, fn := bi.PCToLine(gopc)
-			f := Frame{File: file, Line: line, PC: gopc}
-			if fn != nil {
-				f.Func = fn.Name
+			f, ok := creators[gopc]
+			if !ok {
+				file, line, fn := bi.PCToLine(gopc)
+				f = &Frame{File: file, Line: line, PC: gopc}
+				if fn != nil {
+					f.Func = fn.Name
+				}
+				creators[gopc] = f
 			}
-			g.CreatedBy = &f
+			g.CreatedBy = f
 		}
 		dg := byID[g.ID]
 		g.dg = dg
