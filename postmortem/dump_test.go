@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -23,6 +24,8 @@ func startHold(t *testing.T, exe string) *exec.Cmd { return startMode(t, exe, "h
 func startMode(t *testing.T, exe, mode string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(exe, mode)
+	// Killed with the test binary even if it dies without cleaning up.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
