@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"math/rand"
 	"net"
 	"os"
@@ -14,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/obs-toolkit/obs/internal/testenv"
 )
 
 // The robustness test runs every command group and subcommand on bad input
@@ -378,26 +382,7 @@ func TestRobustBadInput(t *testing.T) {
 				t.Skip("known: " + c.known)
 			}
 			t.Parallel()
-			// A generous bound, only to turn a hang into a failure: every
-			// case ends on its own in well under a few seconds.
-			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-			defer cancel()
-			cmd := exec.CommandContext(ctx, exe, append([]string{"-test.run=^TestRobustChild$", "--"}, c.args...)...)
-			cmd.Dir = f.dir
-			cmd.Env = append(os.Environ(), robustChildEnv+"=1", "NO_COLOR=1", "HOME="+f.dir)
-			cmd.Stdin = nil
-			var stdout, stderr bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			err := cmd.Run()
-			code := 0
-			if err != nil {
-				ee, ok := err.(*exec.ExitError)
-				if !ok || ctx.Err() != nil {
-					t.Fatalf("obs %s: did not finish: %v (ctx %v)\nstdout: %s\nstderr: %s", name, err, ctx.Err(), stdout.String(), stderr.String())
-				}
-				code = ee.ExitCode()
-			}
-			out, errs := stdout.String(), stderr.String()
+			code, out, errs := robustRun(t, exe, f.dir, c.args...)
 			if robustCrash.MatchString(out) || robustCrash.MatchString(errs) {
 				t.Fatalf("obs %s: crashed (exit %d)\nstdout: %s\nstderr: %s", name, code, clip(out), clip(errs))
 			}
@@ -421,6 +406,40 @@ func TestRobustBadInput(t *testing.T) {
 			}
 		})
 	}
+}
+
+// robustRun runs obs with args in a child process in dir and returns its
+// exit code, stdout and stderr. A child that has not ended after a generous
+// bound fails the test: every use ends on its own within seconds.
+func robustRun(t *testing.T, exe, dir string, args ...string) (int, string, string) {
+	t.Helper()
+	return robustExec(t, exe, dir, append([]string{"-test.run=^TestRobustChild$", "--"}, args...)...)
+}
+
+// robustExec runs the program exe with args (and the child's environment).
+func robustExec(t *testing.T, exe, dir string, args ...string) (int, string, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, exe, args...)
+	cmd.Dir = dir
+	cmd.Env = robustChildEnviron(dir)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if err != nil {
+		ee, ok := err.(*exec.ExitError)
+		if !ok || ctx.Err() != nil {
+			t.Fatalf("obs %s: did not finish: %v (ctx %v)\nstdout: %s\nstderr: %s", strings.Join(args, " "), err, ctx.Err(), clip(stdout.String()), clip(stderr.String()))
+		}
+		code = ee.ExitCode()
+	}
+	return code, stdout.String(), stderr.String()
+}
+
+func robustChildEnviron(home string) []string {
+	return append(os.Environ(), robustChildEnv+"=1", "NO_COLOR=1", "HOME="+home)
 }
 
 // oneObsLine reports whether s is exactly one line starting with "obs: ".
@@ -453,4 +472,164 @@ func TestRobustUsageHintOnce(t *testing.T) {
 			t.Errorf("obs %s: exit %d, stderr %q: want exit 2 and one usage hint", strings.Join(args, " "), code, errs)
 		}
 	}
+}
+
+// TestRobustTruncatedCore cuts a real core of a Go process short at several
+// points (inside the program headers, before any memory, half way, in the
+// last segment) and runs every core subcommand on each. None may crash; a
+// core missing memory must fail with one line or succeed with one warning.
+//
+// The process is obs itself, built here with DWARF as users build their
+// services (go test links its binaries with -w).
+func TestRobustTruncatedCore(t *testing.T) {
+	if os.Getenv(robustChildEnv) == "1" {
+		t.Skip("in the child")
+	}
+	testenv.RequireRoot(t) // obs core dump attaches with ptrace
+	dir := t.TempDir()
+	obs := filepath.Join(dir, "obs")
+	if b, err := exec.Command("go", "build", "-o", obs, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, b)
+	}
+	core := robustGoCore(t, obs, dir)
+
+	all := os.Getenv("OBS_ROBUST_ALL") == "1"
+	for _, cut := range []struct {
+		name    string
+		size    int
+		missing bool // the cut removes memory the analyses read
+		known   map[string]string
+	}{
+		{"headers", 64, true, nil},
+		{"no-memory", 20000, true, map[string]string{
+			"heap": "a core with no memory left gives an empty census and exit 0 with no warning",
+		}},
+		{"half", len(core) / 2, true, nil},
+		{"last-segment", len(core) - 1000, false, nil},
+	} {
+		path := filepath.Join(dir, cut.name+".core")
+		if err := os.WriteFile(path, core[:cut.size], 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for _, sub := range []string{"info", "goroutines", "heap", "leaks"} {
+			t.Run(cut.name+"/"+sub, func(t *testing.T) {
+				if why := cut.known[sub]; why != "" && !all {
+					t.Skip("known: " + why)
+				}
+				args := []string{"core", sub, "--exe", obs, path}
+				code, out, errs := robustExec(t, obs, dir, args...)
+				if robustCrash.MatchString(out) || robustCrash.MatchString(errs) {
+					t.Fatalf("obs %s: crashed (exit %d)\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, clip(out), clip(errs))
+				}
+				switch code {
+				case 0:
+					if cut.missing {
+						if err := oneObsLine(errs); err != nil || !strings.Contains(errs, "warning") {
+							t.Errorf("obs %s on a core missing memory: exit 0, want exit 1 or a one-line warning; stderr %q", strings.Join(args, " "), clip(errs))
+						}
+					}
+				case 1:
+					if err := oneObsLine(errs); err != nil {
+						t.Errorf("obs %s: stderr %v: %q", strings.Join(args, " "), err, clip(errs))
+					}
+				default:
+					t.Errorf("obs %s: exit %d, want 0 or 1; stderr %q", strings.Join(args, " "), code, clip(errs))
+				}
+			})
+		}
+	}
+
+	// A core of a binary without DWARF (this test binary: go test links
+	// with -w, as many release builds do).
+	t.Run("no-dwarf", func(t *testing.T) {
+		if !all {
+			t.Skip("known: delve's \"Warning: no debug info found...\" reaches stderr as a second, unprefixed line")
+		}
+		exe, err := os.Executable()
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodwarf := filepath.Join(dir, "nodwarf.core")
+		if err := os.WriteFile(nodwarf, robustGoCore(t, exe, dir, "-test.run=^TestRobustChild$", "--"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for _, sub := range []string{"info", "goroutines", "heap", "leaks"} {
+			args := []string{"core", sub, "--exe", exe, nodwarf}
+			code, out, errs := robustExec(t, obs, dir, args...)
+			if robustCrash.MatchString(out) || robustCrash.MatchString(errs) {
+				t.Fatalf("obs %s: crashed (exit %d)\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, clip(out), clip(errs))
+			}
+			if code == 1 || errs != "" {
+				if err := oneObsLine(errs); err != nil {
+					t.Errorf("obs %s: exit %d, stderr %v: %q", strings.Join(args, " "), code, err, clip(errs))
+				}
+			}
+		}
+	})
+}
+
+// robustGoCore starts exe (with the given leading arguments) as obs trace
+// serve, a Go process with a few dozen goroutines and a heap worth walking,
+// dumps its core with obs core dump, and returns the core.
+func robustGoCore(t *testing.T, exe, dir string, lead ...string) []byte {
+	t.Helper()
+	store, err := os.MkdirTemp(dir, "store")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := exec.Command(exe, append(lead, "trace", "serve", "--listen", "127.0.0.1:0", "--data", store)...)
+	srv.Dir = dir
+	srv.Env = robustChildEnviron(dir)
+	stderr, err := srv.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		srv.Process.Kill()
+		srv.Wait()
+	}()
+	ready := make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "listening on") {
+				ready <- nil
+				io.Copy(io.Discard, stderr)
+				return
+			}
+		}
+		ready <- fmt.Errorf("trace serve ended before listening: %v", sc.Err())
+	}()
+	select {
+	case err := <-ready:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("trace serve did not start listening within 60s")
+	}
+	out := filepath.Join(dir, fmt.Sprintf("full-%d.core", srv.Process.Pid))
+	if code, _, errs := robustRun(t, exe0(t), dir, "core", "dump", "-p", strconv.Itoa(srv.Process.Pid), "-o", out); code != 0 {
+		t.Fatalf("core dump: exit %d: %s", code, errs)
+	}
+	core, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(out)
+	if len(core) < 100000 {
+		t.Fatalf("core of %d bytes is too small to cut", len(core))
+	}
+	return core
+}
+
+func exe0(t *testing.T) string {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return exe
 }
