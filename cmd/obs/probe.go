@@ -104,6 +104,21 @@ func (f *targetFlags) target() (*probeRun, error) {
 	return &r, nil
 }
 
+// resolve picks the target from the flags and resolves specs in it; on a
+// resolve error it stops a -c child it started.
+func (f *targetFlags) resolve(specs []string) (*probeRun, []probes.Probe, error) {
+	r, err := f.target()
+	if err != nil {
+		return nil, nil, err
+	}
+	ps, err := r.t.ResolveAll(specs)
+	if err != nil {
+		r.abort()
+		return nil, nil, cliErr(err)
+	}
+	return r, ps, nil
+}
+
 // start lets a stopped child run; call after attaching.
 func (r *probeRun) start() error {
 	if r.child == nil {
@@ -130,6 +145,29 @@ func (r *probeRun) wait(f *targetFlags, hits func() uint64, onInterval func(), d
 		o.PID = r.t.PID
 	}
 	return probes.Wait(ctx, o)
+}
+
+// aggregator is what an in-kernel aggregating command (count, latency,
+// stacks, syscalls) has attached.
+type aggregator interface {
+	Total() uint64
+	Reset() error
+	Close() error
+}
+
+// aggregate is the loop those commands share once attached: it lets a -c
+// child run, then at every --interval prints and resets agg, and when the
+// run stops prints with the reason, detaches, and turns a rate stop into an
+// error. print gets the time the figures it reads began to accumulate.
+func (r *probeRun) aggregate(f *targetFlags, agg aggregator, print func(reason probes.StopReason, began time.Time)) error {
+	if err := r.start(); err != nil {
+		return cliErr(err)
+	}
+	began := time.Now()
+	reason := r.wait(f, agg.Total, func() { print("", began); agg.Reset(); began = time.Now() }, nil)
+	print(reason, began)
+	agg.Close()
+	return rateErr(reason, f)
 }
 
 // cliErr turns a library error into a one-line CLI error with the right
@@ -261,15 +299,11 @@ funccount. Counting happens in the kernel; nothing is sent per hit.
 seconds, stop_reason.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, specs []string) error {
-			r, err := f.target()
+			r, ps, err := f.resolve(specs)
 			if err != nil {
 				return err
 			}
 			defer r.abort()
-			ps, err := r.t.ResolveAll(specs)
-			if err != nil {
-				return cliErr(err)
-			}
 			cnt, err := probes.Count(r.t, ps)
 			if err != nil {
 				return cliErr(err)
@@ -279,11 +313,7 @@ seconds, stop_reason.`,
 			if !f.asJSON {
 				fmt.Fprintf(io.Err, "obs: counting %d probe(s) at %d site(s): %s. Ctrl-C to stop.\n", len(ps), len(cnt.Sites), costNote(cnt.Sites))
 			}
-			if err := r.start(); err != nil {
-				return cliErr(err)
-			}
-			began := time.Now()
-			print := func(reason probes.StopReason) {
+			print := func(reason probes.StopReason, began time.Time) {
 				counts, err := cnt.Read()
 				if err != nil {
 					io.Warnf("%v", err)
@@ -326,13 +356,7 @@ seconds, stop_reason.`,
 					io.Printf("(%d probes with no hits not shown; --json lists all)\n", hidden)
 				}
 			}
-			reason := r.wait(&f, cnt.Total, func() { print(""); cnt.Reset(); began = time.Now() }, nil)
-			print(reason)
-			cnt.Close()
-			if reason == probes.StopRate {
-				return rateErr(reason, &f)
-			}
-			return nil
+			return r.aggregate(&f, cnt, print)
 		},
 	}
 	f.add(c, true)
@@ -384,15 +408,11 @@ Percentiles are estimated within their power-of-two bucket.
 buckets: [{low_ns, high_ns, count}], sites: [{kind, offset, inst, cost}]}.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, specs []string) error {
-			r, err := f.target()
+			r, ps, err := f.resolve(specs)
 			if err != nil {
 				return err
 			}
 			defer r.abort()
-			ps, err := r.t.ResolveAll(specs)
-			if err != nil {
-				return cliErr(err)
-			}
 			lat, err := probes.MeasureLatency(r.t, ps)
 			if err != nil {
 				return cliErr(err)
@@ -402,10 +422,7 @@ buckets: [{low_ns, high_ns, count}], sites: [{kind, offset, inst, cost}]}.`,
 			if !f.asJSON {
 				fmt.Fprintf(io.Err, "obs: timing %d function(s) at %d site(s): %s. Ctrl-C to stop.\n", len(ps), len(lat.Sites), costNote(lat.Sites))
 			}
-			if err := r.start(); err != nil {
-				return cliErr(err)
-			}
-			print := func() {
+			print := func(probes.StopReason, time.Time) {
 				hs, err := lat.Read()
 				if err != nil {
 					io.Warnf("%v", err)
@@ -423,10 +440,7 @@ buckets: [{low_ns, high_ns, count}], sites: [{kind, offset, inst, cost}]}.`,
 					printQuantize(io, p.Name, hs[i])
 				}
 			}
-			reason := r.wait(&f, lat.Total, func() { print(); lat.Reset() }, nil)
-			print()
-			lat.Close()
-			return rateErr(reason, &f)
+			return r.aggregate(&f, lat, print)
 		},
 	}
 	f.add(c, true)
@@ -515,15 +529,11 @@ probe, ret, args: [{name, type, value}].`,
 					return cliErr(err)
 				}
 			}
-			r, err := f.target()
+			r, ps, err := f.resolve(specs)
 			if err != nil {
 				return err
 			}
 			defer r.abort()
-			ps, err := r.t.ResolveAll(specs)
-			if err != nil {
-				return cliErr(err)
-			}
 			tr, err := probes.Trace(r.t, ps, probes.TraceOptions{Ret: ret, StrSize: strSize, Strings: strs})
 			if err != nil {
 				return cliErr(err)
@@ -636,15 +646,11 @@ counted and reported.
 object}]}] (leaf first), dropped}.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, specs []string) error {
-			r, err := f.target()
+			r, ps, err := f.resolve(specs)
 			if err != nil {
 				return err
 			}
 			defer r.abort()
-			ps, err := r.t.ResolveAll(specs)
-			if err != nil {
-				return cliErr(err)
-			}
 			st, err := probes.CollectStacks(r.t, ps)
 			if err != nil {
 				return cliErr(err)
@@ -654,10 +660,7 @@ object}]}] (leaf first), dropped}.`,
 			if !f.asJSON && !folded {
 				fmt.Fprintf(io.Err, "obs: collecting stacks at %d site(s): %s. Ctrl-C to stop.\n", len(st.Sites), costNote(st.Sites))
 			}
-			if err := r.start(); err != nil {
-				return cliErr(err)
-			}
-			print := func() {
+			print := func(probes.StopReason, time.Time) {
 				stacks, err := st.Read()
 				if err != nil {
 					io.Warnf("%v", err)
@@ -665,10 +668,7 @@ object}]}] (leaf first), dropped}.`,
 				}
 				printStacks(io, ps, stacks, st.Dropped(), f.asJSON, folded, top)
 			}
-			reason := r.wait(&f, st.Total, func() { print(); st.Reset() }, nil)
-			print()
-			st.Close()
-			return rateErr(reason, &f)
+			return r.aggregate(&f, st, print)
 		},
 	}
 	f.add(c, true)
@@ -766,11 +766,7 @@ max_ns}], seconds, stop_reason}.`,
 			if !f.asJSON {
 				fmt.Fprintf(io.Err, "obs: timing syscalls of pid %d. Ctrl-C to stop.\n", pid)
 			}
-			if err := r.start(); err != nil {
-				return cliErr(err)
-			}
-			began := time.Now()
-			print := func(reason probes.StopReason) {
+			print := func(reason probes.StopReason, began time.Time) {
 				sts, err := sc.Read()
 				if err != nil {
 					io.Warnf("%v", err)
@@ -800,10 +796,7 @@ max_ns}], seconds, stop_reason}.`,
 					}
 				}
 			}
-			reason := r.wait(&f, sc.Total, func() { print(""); sc.Reset(); began = time.Now() }, nil)
-			print(reason)
-			sc.Close()
-			return rateErr(reason, &f)
+			return r.aggregate(&f, sc, print)
 		},
 	}
 	f.add(c, true)
