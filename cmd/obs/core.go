@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -42,6 +43,42 @@ func needGo(c *postmortem.Core) error {
 		return output.Failf("%s: %v", c.Path, c.GoErr)
 	}
 	return nil
+}
+
+// openGoCore is openCore for the commands that need the Go runtime's state:
+// a core without it is closed again and reported in one line.
+func openGoCore(path, exe string) (*postmortem.Core, error) {
+	c, err := openCore(path, exe)
+	if err != nil {
+		return nil, err
+	}
+	if err := needGo(c); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// writeFile creates file and fills it with write; any failure, the close
+// included, becomes one line naming the file.
+func writeFile(file string, write func(f *os.File) error) error {
+	f, err := os.Create(file)
+	if err != nil {
+		return output.Failf("%v", err)
+	}
+	err = write(f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return output.Failf("write %s: %v", file, err)
+	}
+	return nil
+}
+
+// exeFlag adds --exe, the executable a core's NT_FILE note names by default.
+func exeFlag(c *cobra.Command, exe *string) {
+	c.Flags().StringVar(exe, "exe", "", "the executable (default: from the core's NT_FILE note)")
 }
 
 func fmtBytes(n uint64) string {
@@ -102,7 +139,7 @@ uptime_ns, clock_basis, go_error, warnings.`,
 			return nil
 		},
 	}
-	c.Flags().StringVar(&exe, "exe", "", "the executable (default: from the core's NT_FILE note)")
+	exeFlag(c, &exe)
 	c.Flags().BoolVar(&mappings, "mappings", false, "list the memory mappings (always shown for non-Go cores)")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return c
@@ -158,7 +195,7 @@ func printInfo(io *output.IO, in *postmortem.Info, mappings bool) {
 			}
 		}
 		if len(keys) > 0 {
-			sortStrings(keys)
+			slices.Sort(keys)
 			io.Printf("build     %s\n", strings.Join(keys, " "))
 		}
 	}
@@ -208,14 +245,6 @@ func printInfo(io *output.IO, in *postmortem.Info, mappings bool) {
 	}
 }
 
-func sortStrings(s []string) {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j] < s[j-1]; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
-}
-
 func printFrames(io *output.IO, frames []postmortem.Frame, args bool) {
 	for _, f := range frames {
 		if args && len(f.Args) > 0 {
@@ -252,14 +281,11 @@ frames[{func,file,line,pc}],created_by,labels,ids,system}]}; with --all,
 labels,thread,system}]}.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
-			core, err := openCore(args[0], exe)
+			core, err := openGoCore(args[0], exe)
 			if err != nil {
 				return err
 			}
 			defer core.Close()
-			if err := needGo(core); err != nil {
-				return err
-			}
 			gs, err := core.Goroutines(postmortem.GoroutineOptions{})
 			if err != nil {
 				return output.Failf("%s: %v", args[0], err)
@@ -322,7 +348,7 @@ labels,thread,system}]}.`,
 					for k, v := range b.Labels {
 						ls = append(ls, k+"="+v)
 					}
-					sortStrings(ls)
+					slices.Sort(ls)
 					row = append(row, strings.Join(ls, ","))
 				}
 				t.Row(row...)
@@ -331,7 +357,7 @@ labels,thread,system}]}.`,
 			return nil
 		},
 	}
-	c.Flags().StringVar(&exe, "exe", "", "the executable (default: from the core's NT_FILE note)")
+	exeFlag(c, &exe)
 	c.Flags().StringVar(&fn, "func", "", "keep goroutines with a frame whose function contains this")
 	c.Flags().StringVar(&state, "state", "", "keep goroutines whose status or wait reason contains this")
 	c.Flags().BoolVar(&all, "all", false, "list every goroutine instead of buckets")
@@ -371,14 +397,11 @@ spans,rounds}, top_types[{type,objects,bytes,source}], top_sites[{site,
 inuse_objects,inuse_bytes}].`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
-			core, err := openCore(args[0], exe)
+			core, err := openGoCore(args[0], exe)
 			if err != nil {
 				return err
 			}
 			defer core.Close()
-			if err := needGo(core); err != nil {
-				return err
-			}
 			rep, err := core.Leaks(opt)
 			if err != nil {
 				return output.Failf("%s: %v", args[0], err)
@@ -391,7 +414,7 @@ inuse_objects,inuse_bytes}].`,
 			return nil
 		},
 	}
-	c.Flags().StringVar(&exe, "exe", "", "the executable (default: from the core's NT_FILE note)")
+	exeFlag(c, &exe)
 	c.Flags().DurationVar(&opt.MinWait, "min-wait", time.Minute, "a wakeable bucket waiting this long is a suspect")
 	c.Flags().IntVar(&opt.MinCount, "min-count", 10, "a wakeable bucket this big is a suspect")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
@@ -497,29 +520,18 @@ bytes,source}],untyped[...]}, block and mutex{kind,unit,cycles_per_second,rate,
 sites[{stack,count,delay}]}.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
-			core, err := openCore(args[0], exe)
+			core, err := openGoCore(args[0], exe)
 			if err != nil {
 				return err
 			}
 			defer core.Close()
-			if err := needGo(core); err != nil {
-				return err
-			}
 			prof, err := core.HeapProfile()
 			if err != nil {
 				return output.Failf("%s: heap profile: %v", args[0], err)
 			}
 			if pprofFile != "" {
-				f, err := os.Create(pprofFile)
-				if err != nil {
-					return output.Failf("%v", err)
-				}
-				if err := prof.Pprof().Write(f); err != nil {
-					f.Close()
-					return output.Failf("write %s: %v", pprofFile, err)
-				}
-				if err := f.Close(); err != nil {
-					return output.Failf("write %s: %v", pprofFile, err)
+				if err := writeFile(pprofFile, func(f *os.File) error { return prof.Pprof().Write(f) }); err != nil {
+					return err
 				}
 			}
 			block, mutex, err := core.ContentionProfiles()
@@ -533,16 +545,8 @@ sites[{stack,count,delay}]}.`,
 				if out.file == "" {
 					continue
 				}
-				f, err := os.Create(out.file)
-				if err != nil {
-					return output.Failf("%v", err)
-				}
-				err = out.p.Pprof().Write(f)
-				if cerr := f.Close(); err == nil {
-					err = cerr
-				}
-				if err != nil {
-					return output.Failf("write %s: %v", out.file, err)
+				if err := writeFile(out.file, func(f *os.File) error { return out.p.Pprof().Write(f) }); err != nil {
+					return err
 				}
 			}
 			cen, err := core.Census()
@@ -600,7 +604,7 @@ sites[{stack,count,delay}]}.`,
 			return nil
 		},
 	}
-	c.Flags().StringVar(&exe, "exe", "", "the executable (default: from the core's NT_FILE note)")
+	exeFlag(c, &exe)
 	c.Flags().StringVar(&pprofFile, "pprof", "", "write the heap profile to this pprof file")
 	c.Flags().StringVar(&blockFile, "block", "", "write the block profile to this pprof file")
 	c.Flags().StringVar(&mutexFile, "mutex", "", "write the mutex profile to this pprof file")
@@ -652,16 +656,8 @@ elapsed_ns}], crashed.`,
 				if out.file == "" {
 					continue
 				}
-				f, err := os.Create(out.file)
-				if err != nil {
-					return output.Failf("%v", err)
-				}
-				err = out.write(f)
-				if cerr := f.Close(); err == nil {
-					err = cerr
-				}
-				if err != nil {
-					return output.Failf("write %s: %v", out.file, err)
+				if err := writeFile(out.file, out.write); err != nil {
+					return err
 				}
 			}
 			io := g.IO()

@@ -36,7 +36,7 @@ missing), fail (a capability obs needs is unavailable).
 Exit status: 0 unless a check fails (1); with --strict a warning also exits 1.
 
 --json fields: host, kernel, duration_ns, summary {ok, warn, fail}, checks[]
-{name, status, found, fix, affects[], facts{...}}. Check names: ` + joinNames() + `.`,
+{name, status, found, fix, affects[], facts{...}}. Check names: ` + strings.Join(doctor.Names(), ", ") + `.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			return runDoctor(c.Context(), g.IO(), o)
@@ -45,17 +45,6 @@ Exit status: 0 unless a check fails (1); with --strict a warning also exits 1.
 	c.Flags().BoolVar(&o.json, "json", false, "print JSON")
 	c.Flags().BoolVar(&o.strict, "strict", false, "exit 1 on warnings too")
 	return c
-}
-
-func joinNames() string {
-	s := ""
-	for i, n := range doctor.Names() {
-		if i > 0 {
-			s += ", "
-		}
-		s += n
-	}
-	return s
 }
 
 func runDoctor(ctx context.Context, io *output.IO, o doctorOptions) error {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -34,7 +35,7 @@ func newTriageCmd(g *globals) *cobra.Command {
 		Long: `Collect everything about a misbehaving process into one bundle directory,
 with report.md and report.json, and print a summary.
 
-Sections: ` + joinSections() + `.
+Sections: ` + strings.Join(triage.SectionNames(), ", ") + `.
 identity: binary, Go build info, cmdline, uptime, user, cgroup, limits.
 files: open descriptors, sockets with addresses and states, listeners.
 memory: mappings by kind, resident and swapped sizes, largest mapped files.
@@ -88,17 +89,6 @@ findings[], summary[], missing[], files[], data, duration_ns}.`,
 	c.Flags().BoolVar(&o.noCore, "no-core", false, "take no live core (it stops the process while its memory is copied)")
 	c.Flags().BoolVar(&o.json, "json", false, "print the report as JSON")
 	return c
-}
-
-func joinSections() string {
-	s := ""
-	for i, n := range triage.SectionNames() {
-		if i > 0 {
-			s += ", "
-		}
-		s += n
-	}
-	return s
 }
 
 func runTriage(ctx context.Context, io *output.IO, o triageOptions) error {
