@@ -675,15 +675,7 @@ func (r *renderer) req(ms []member, v []byte) []member {
 	del(rm, "method")
 	del(rm, "httpVersion")
 	del(rm, "headers")
-	if b := get(rm, "body"); truthy(b) {
-		s = append(s, "\n\n"...)
-		if isObject(b) {
-			s = r.stringify(s, b, 2, 0)
-		} else {
-			s = r.appendJSString(s, b)
-		}
-		del(rm, "body")
-	}
+	s = r.appendReqBody(s, rm)
 	if t := get(rm, "trailers"); truthy(t) {
 		tm := r.objectKeys(t, r.getMembers())
 		keys := r.bKeys[:0]
@@ -696,32 +688,29 @@ func (r *renderer) req(ms []member, v []byte) []member {
 		r.bKeys = keys
 		if jsStringToNumber(keys) > 0 {
 			s = append(s, '\n')
-			for i, m := range tm {
-				if i > 0 {
-					s = append(s, '\n')
-				}
-				s = append(s, wtfDisplay(m.key, &r.ar)...)
-				s = append(s, ": "...)
-				s = r.appendJSString(s, m.val)
-			}
+			s = r.appendMemberLines(s, tm)
 		}
 		r.putMembers(tm)
 	}
 	del(rm, "trailers")
 	r.bReq = s
 	r.addDetail(s)
-	for _, m := range rm {
-		if !m.del {
-			ms = set(ms, r.ar.concat([]byte("req."), m.key), m.val)
-		}
-	}
+	ms = r.addPrefixed(ms, rm, "req.")
 	r.putMembers(rm)
 	return ms
 }
 
 func (r *renderer) appendHeaderLines(s, h []byte) []byte {
 	hm := r.objectKeys(h, r.getMembers())
-	for i, m := range hm {
+	s = r.appendMemberLines(s, hm)
+	r.putMembers(hm)
+	return s
+}
+
+// appendMemberLines writes one "key: value" line a member, as bunyan
+// writes headers and trailers.
+func (r *renderer) appendMemberLines(s []byte, ms []member) []byte {
+	for i, m := range ms {
 		if i > 0 {
 			s = append(s, '\n')
 		}
@@ -729,8 +718,35 @@ func (r *renderer) appendHeaderLines(s, h []byte) []byte {
 		s = append(s, ": "...)
 		s = r.appendJSString(s, m.val)
 	}
-	r.putMembers(hm)
 	return s
+}
+
+// appendReqBody writes a request's body after a blank line, when it is
+// truthy: an object as JSON.stringify(body, null, 2), anything else as
+// a string would be; and takes it out of rm.
+func (r *renderer) appendReqBody(s []byte, rm []member) []byte {
+	b := get(rm, "body")
+	if !truthy(b) {
+		return s
+	}
+	s = append(s, "\n\n"...)
+	if isObject(b) {
+		s = r.stringify(s, b, 2, 0)
+	} else {
+		s = r.appendJSString(s, b)
+	}
+	del(rm, "body")
+	return s
+}
+
+// addPrefixed sets each member of rm not yet taken out as prefix+key in ms.
+func (r *renderer) addPrefixed(ms, rm []member, prefix string) []member {
+	for _, m := range rm {
+		if !m.del {
+			ms = set(ms, r.ar.concat([]byte(prefix), m.key), m.val)
+		}
+	}
+	return ms
 }
 
 func (r *renderer) clientReq(ms []member, v []byte) []member {
@@ -754,20 +770,8 @@ func (r *renderer) clientReq(ms []member, v []byte) []member {
 	del(rm, "method")
 	del(rm, "url")
 	del(rm, "httpVersion")
-	if b := get(rm, "body"); truthy(b) {
-		s = append(s, "\n\n"...)
-		if isObject(b) {
-			s = r.stringify(s, b, 2, 0)
-		} else {
-			s = r.appendJSString(s, b)
-		}
-		del(rm, "body")
-	}
-	for _, m := range rm {
-		if !m.del {
-			ms = set(ms, r.ar.concat([]byte("client_req."), m.key), m.val)
-		}
-	}
+	s = r.appendReqBody(s, rm)
+	ms = r.addPrefixed(ms, rm, "client_req.")
 	r.bReq = s
 	r.addDetail(s)
 	r.putMembers(rm)
@@ -835,11 +839,7 @@ func (r *renderer) res(ms []member, v []byte) []member {
 	if len(s) > 0 {
 		r.addDetail(s)
 	}
-	for _, m := range rm {
-		if !m.del {
-			ms = set(ms, r.ar.concat([]byte("res."), m.key), m.val)
-		}
-	}
+	ms = r.addPrefixed(ms, rm, "res.")
 	r.putMembers(rm)
 	return ms
 }
