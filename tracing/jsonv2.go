@@ -12,6 +12,18 @@ func DecodeJSONV2(b []byte) ([]Span, error) {
 	if r.peek() != '[' {
 		return nil, invalidf("json v2 body must be a list of spans")
 	}
+	out, err := decodeSpanListJSON(r)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.end(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// decodeSpanListJSON reads a list of span objects, normalising each.
+func decodeSpanListJSON(r *jsonReader) ([]Span, error) {
 	var out []Span
 	err := r.array(func() error {
 		var s Span
@@ -24,13 +36,7 @@ func DecodeJSONV2(b []byte) ([]Span, error) {
 		out = append(out, s)
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	if err := r.end(); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return out, err
 }
 
 // DecodeJSONV2Span reads one span object.
@@ -52,18 +58,7 @@ func DecodeJSONV2Traces(b []byte) ([][]Span, error) {
 	r := &jsonReader{b: b}
 	var out [][]Span
 	err := r.array(func() error {
-		var t []Span
-		err := r.array(func() error {
-			var s Span
-			if err := decodeSpanJSON(r, &s); err != nil {
-				return err
-			}
-			if err := Normalize(&s); err != nil {
-				return err
-			}
-			t = append(t, s)
-			return nil
-		})
+		t, err := decodeSpanListJSON(r)
 		out = append(out, t)
 		return err
 	})
@@ -274,14 +269,7 @@ func AppendSpanJSON(dst []byte, s *Span) []byte {
 		dst = append(dst, `,"name":`...)
 		dst = appendJSONString(dst, s.Name)
 	}
-	if s.Timestamp != 0 {
-		dst = append(dst, `,"timestamp":`...)
-		dst = strconv.AppendInt(dst, s.Timestamp, 10)
-	}
-	if s.Duration != 0 {
-		dst = append(dst, `,"duration":`...)
-		dst = strconv.AppendInt(dst, s.Duration, 10)
-	}
+	dst = appendTimingJSON(dst, s.Timestamp, s.Duration)
 	if !s.LocalEndpoint.IsEmpty() {
 		dst = append(dst, `,"localEndpoint":`...)
 		dst = appendEndpointJSON(dst, s.LocalEndpoint)
@@ -296,10 +284,7 @@ func AppendSpanJSON(dst []byte, s *Span) []byte {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = append(dst, `{"timestamp":`...)
-			dst = strconv.AppendInt(dst, a.Timestamp, 10)
-			dst = append(dst, `,"value":`...)
-			dst = appendJSONString(dst, a.Value)
+			dst = appendAnnotationJSON(dst, a.Timestamp, a.Value)
 			dst = append(dst, '}')
 		}
 		dst = append(dst, ']')
@@ -323,6 +308,29 @@ func AppendSpanJSON(dst []byte, s *Span) []byte {
 		dst = append(dst, `,"shared":true`...)
 	}
 	return append(dst, '}')
+}
+
+// appendTimingJSON writes the ,"timestamp" and ,"duration" members of a
+// span (v1 or v2), each only when set.
+func appendTimingJSON(dst []byte, timestamp, duration int64) []byte {
+	if timestamp != 0 {
+		dst = append(dst, `,"timestamp":`...)
+		dst = strconv.AppendInt(dst, timestamp, 10)
+	}
+	if duration != 0 {
+		dst = append(dst, `,"duration":`...)
+		dst = strconv.AppendInt(dst, duration, 10)
+	}
+	return dst
+}
+
+// appendAnnotationJSON opens an annotation object (v1 or v2) and writes its
+// timestamp and value; the caller adds any further members and the '}'.
+func appendAnnotationJSON(dst []byte, timestamp int64, value string) []byte {
+	dst = append(dst, `{"timestamp":`...)
+	dst = strconv.AppendInt(dst, timestamp, 10)
+	dst = append(dst, `,"value":`...)
+	return appendJSONString(dst, value)
 }
 
 func appendEndpointJSON(dst []byte, e *Endpoint) []byte {

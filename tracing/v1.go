@@ -476,24 +476,14 @@ func EncodeJSONV1(spans []Span) []byte {
 		dst = append(dst, v.ID.String()...)
 		dst = append(dst, `","name":`...)
 		dst = appendJSONString(dst, v.Name)
-		if v.Timestamp != 0 {
-			dst = append(dst, `,"timestamp":`...)
-			dst = strconv.AppendInt(dst, v.Timestamp, 10)
-		}
-		if v.Duration != 0 {
-			dst = append(dst, `,"duration":`...)
-			dst = strconv.AppendInt(dst, v.Duration, 10)
-		}
+		dst = appendTimingJSON(dst, v.Timestamp, v.Duration)
 		if len(v.Annotations) > 0 {
 			dst = append(dst, `,"annotations":[`...)
 			for j, a := range v.Annotations {
 				if j > 0 {
 					dst = append(dst, ',')
 				}
-				dst = append(dst, `{"timestamp":`...)
-				dst = strconv.AppendInt(dst, a.Timestamp, 10)
-				dst = append(dst, `,"value":`...)
-				dst = appendJSONString(dst, a.Value)
+				dst = appendAnnotationJSON(dst, a.Timestamp, a.Value)
 				if !a.Endpoint.IsEmpty() {
 					dst = append(dst, `,"endpoint":`...)
 					dst = appendEndpointJSON(dst, a.Endpoint)
