@@ -76,27 +76,12 @@ func TestTriageExampleService(t *testing.T) {
 	waitErrorTrace(t, zs.URL)
 
 	// Keep the backend busy through the window.
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			if err := httpGet(fe.URL + "/api/hash?n=20000"); err != nil {
-				return
-			}
-		}
-	}()
+	stop := keepBusy(fe.URL)
 	bundle := filepath.Join(dir, "bundle")
 	var progress []string
 	r, err := Run(context.Background(), Options{Pid: be.Pid(), Duration: 2 * time.Second, Dir: bundle,
 		LogFile: be.Log, LogLines: 20, TracesURL: zs.URL, Progress: func(s string) { progress = append(progress, s) }})
-	close(stop)
-	<-done
+	stop()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,24 +274,9 @@ func TestTriageExampleService(t *testing.T) {
 func TestTriageNoBPF(t *testing.T) {
 	dir := t.TempDir()
 	fe, be := startPair(t, dir, "")
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			if err := httpGet(fe.URL + "/api/hash?n=20000"); err != nil {
-				return
-			}
-		}
-	}()
+	stop := keepBusy(fe.URL)
 	r, err := Run(context.Background(), Options{Pid: be.Pid(), Duration: 2 * time.Second, Dir: filepath.Join(dir, "b"), NoBPF: true, NoCore: true})
-	close(stop)
-	<-done
+	stop()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -406,6 +376,30 @@ func grep(lines []string, sub string) []string {
 		}
 	}
 	return out
+}
+
+// keepBusy sends requests to the frontend at url, one after another, until
+// the returned stop is called; stop returns when the last one is done.
+func keepBusy(url string) (stop func()) {
+	quit := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-quit:
+				return
+			default:
+			}
+			if err := httpGet(url + "/api/hash?n=20000"); err != nil {
+				return
+			}
+		}
+	}()
+	return func() {
+		close(quit)
+		<-done
+	}
 }
 
 func httpGet(url string) error {
