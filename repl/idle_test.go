@@ -175,6 +175,24 @@ func BenchmarkIdle(b *testing.B) {
 	b.ReportMetric(float64(mallocs[1])/float64(n[1]), "mallocs/sleep-agent")
 }
 
+// connPair returns the two ends of a unix stream socket pair, the bare
+// transport the benchmarks measure the agent against; they are closed when
+// the benchmark run ends.
+func connPair(b *testing.B) (left, right net.Conn) {
+	b.Helper()
+	pair, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	left, _ = net.FileConn(os.NewFile(uintptr(pair[0]), "l"))
+	right, _ = net.FileConn(os.NewFile(uintptr(pair[1]), "r"))
+	b.Cleanup(func() {
+		right.Close()
+		left.Close()
+	})
+	return left, right
+}
+
 // BenchmarkRequest measures one request through the agent (a command that
 // writes nothing) against its floor, a bare frame ping-pong over another
 // unix socket pair, interleaved in the same loop, and reports both and
@@ -183,14 +201,7 @@ func BenchmarkRequest(b *testing.B) {
 	a, _ := startAgent(b, Config{})
 	a.Command("noop", "nothing", func(context.Context, []string, io.Writer) error { return nil })
 	c := dial(b, a)
-	pair, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
-	if err != nil {
-		b.Fatal(err)
-	}
-	left, _ := net.FileConn(os.NewFile(uintptr(pair[0]), "l"))
-	right, _ := net.FileConn(os.NewFile(uintptr(pair[1]), "r"))
-	defer left.Close()
-	defer right.Close()
+	left, right := connPair(b)
 	go func() {
 		br := bufio.NewReader(right)
 		for {
@@ -241,14 +252,7 @@ func BenchmarkOutput(b *testing.B) {
 		return nil
 	})
 	c := dial(b, a)
-	pair, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
-	if err != nil {
-		b.Fatal(err)
-	}
-	left, _ := net.FileConn(os.NewFile(uintptr(pair[0]), "l"))
-	right, _ := net.FileConn(os.NewFile(uintptr(pair[1]), "r"))
-	defer left.Close()
-	defer right.Close()
+	left, right := connPair(b)
 	ctx := context.Background()
 	rbuf := make([]byte, 64<<10)
 	var raw, full time.Duration
