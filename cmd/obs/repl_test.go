@@ -11,21 +11,21 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/obs-toolkit/obs/examples/demotest"
 	"github.com/obs-toolkit/obs/internal/output"
 	"github.com/obs-toolkit/obs/internal/testenv"
 	"github.com/obs-toolkit/obs/repl"
 )
 
-// startTestAgent runs an agent in this test process, in a fresh
-// XDG_RUNTIME_DIR, and returns the pid to give obs repl.
-func startTestAgent(t *testing.T) string {
+// startAgent runs an agent named name in this test process, in a fresh
+// XDG_RUNTIME_DIR; it is closed when the test ends.
+func startAgent(t *testing.T, name string) *repl.Agent {
 	t.Helper()
 	xdg, err := os.MkdirTemp("", "obsc")
 	if err != nil {
@@ -33,11 +33,19 @@ func startTestAgent(t *testing.T) string {
 	}
 	t.Cleanup(func() { os.RemoveAll(xdg) })
 	t.Setenv("XDG_RUNTIME_DIR", xdg)
-	a, err := repl.Start(repl.Config{Name: "clitest", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	a, err := repl.Start(repl.Config{Name: name, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { a.Close() })
+	return a
+}
+
+// startTestAgent starts the agent "clitest", with a value and a failing
+// command, and returns the pid to give obs repl.
+func startTestAgent(t *testing.T) string {
+	t.Helper()
+	a := startAgent(t, "clitest")
 	a.Expose("stats", map[string]int{"hits": 3})
 	a.Command("fail", "always fails", func(context.Context, []string, io.Writer) error {
 		return os.ErrPermission
@@ -184,26 +192,9 @@ func openPTY(t *testing.T) (master, slave *os.File) {
 	return m, s
 }
 
-// screen collects what the program writes to the terminal.
-type screen struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *screen) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *screen) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
-}
-
-// waitScreen waits until the screen, from offset on, contains want.
-func waitScreen(t *testing.T, s *screen, from int, want string) int {
+// waitScreen waits until what the program wrote to the terminal, from
+// offset on, contains want.
+func waitScreen(t *testing.T, s *demotest.SyncBuffer, from int, want string) int {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -219,18 +210,8 @@ func waitScreen(t *testing.T, s *screen, from int, want string) int {
 }
 
 func TestReplInteractive(t *testing.T) {
-	xdg, err := os.MkdirTemp("", "obsc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(xdg)
-	t.Setenv("XDG_RUNTIME_DIR", xdg)
 	t.Setenv("XDG_STATE_HOME", t.TempDir())
-	a, err := repl.Start(repl.Config{Name: "ttytest", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
+	a := startAgent(t, "ttytest")
 	a.Expose("stats", map[string]int{"hits": 5})
 	a.Command("wait", "waits for cancellation", func(ctx context.Context, _ []string, w io.Writer) error {
 		fmt.Fprintln(w, "waiting")
@@ -239,7 +220,7 @@ func TestReplInteractive(t *testing.T) {
 		return nil
 	})
 	master, slave := openPTY(t)
-	scr := &screen{}
+	scr := &demotest.SyncBuffer{}
 	go io.Copy(scr, master)
 	done := make(chan int, 1)
 	go func() {

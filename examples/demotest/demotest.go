@@ -48,23 +48,24 @@ type Proc struct {
 	Addr string // host:port it listens on
 	Log  string // its JSON log file
 	URL  string // http://Addr
-	out  lockedBuffer
+	out  SyncBuffer
 }
 
-// lockedBuffer collects a child's output; the exec copier writes while a
-// failing test may read.
-type lockedBuffer struct {
+// SyncBuffer collects what a child or a terminal writes while the test
+// reads it: a bytes.Buffer whose Write and String may run concurrently.
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
+func (l *SyncBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
 }
 
-func (l *lockedBuffer) String() string {
+// String returns all written so far.
+func (l *SyncBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
