@@ -541,29 +541,36 @@ func appendQuoted(b, s []byte) []byte {
 			continue
 		}
 		b = append(b, s[start:i]...)
-		switch c {
-		case '"':
-			b = append(b, '\\', '"')
-		case '\\':
-			b = append(b, '\\', '\\')
-		case '\n':
-			b = append(b, '\\', 'n')
-		case '\r':
-			b = append(b, '\\', 'r')
-		case '\t':
-			b = append(b, '\\', 't')
-		case '\b':
-			b = append(b, '\\', 'b')
-		case '\f':
-			b = append(b, '\\', 'f')
-		default:
-			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&15])
-		}
+		b = appendEscapedByte(b, c)
 		i++
 		start = i
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+// appendEscapedByte writes the JSON escape of c, a quote, a backslash or a
+// control character, as JSON.stringify writes it.
+func appendEscapedByte(b []byte, c byte) []byte {
+	switch c {
+	case '"':
+		b = append(b, '\\', '"')
+	case '\\':
+		b = append(b, '\\', '\\')
+	case '\n':
+		b = append(b, '\\', 'n')
+	case '\r':
+		b = append(b, '\\', 'r')
+	case '\t':
+		b = append(b, '\\', 't')
+	case '\b':
+		b = append(b, '\\', 'b')
+	case '\f':
+		b = append(b, '\\', 'f')
+	default:
+		b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&15])
+	}
+	return b
 }
 
 // appendStringifiedString writes the raw JSON string as JSON.stringify
