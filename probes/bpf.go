@@ -39,6 +39,98 @@ func storeImm64(dst asm.Register, off int16, imm int64) asm.Instruction {
 	return asm.Instruction{OpCode: asm.StoreImmOp(asm.DWord), Dst: dst, Offset: off, Constant: imm}
 }
 
+// Map access sequences the programs share. Keys and values live on the
+// BPF stack at fp+off; r1-r5 are clobbered, the result is in r0.
+
+// mapLookup emits r0 = bpf_map_lookup_elem(m, fp+keyOff), jumping to miss
+// when there is no entry.
+func mapLookup(m *ebpf.Map, keyOff int32, miss string) asm.Instructions {
+	return asm.Instructions{
+		asm.LoadMapPtr(asm.R1, m.FD()),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, keyOff),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, miss),
+	}
+}
+
+// mapUpdate emits bpf_map_update_elem(m, fp+keyOff, fp+valOff, flags).
+func mapUpdate(m *ebpf.Map, keyOff, valOff, flags int32) asm.Instructions {
+	return asm.Instructions{
+		asm.LoadMapPtr(asm.R1, m.FD()),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, keyOff),
+		asm.Mov.Reg(asm.R3, asm.RFP),
+		asm.Add.Imm(asm.R3, valOff),
+		asm.Mov.Imm(asm.R4, flags),
+		asm.FnMapUpdateElem.Call(),
+	}
+}
+
+// mapDelete emits bpf_map_delete_elem(m, fp+keyOff).
+func mapDelete(m *ebpf.Map, keyOff int32) asm.Instructions {
+	return asm.Instructions{
+		asm.LoadMapPtr(asm.R1, m.FD()),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, keyOff),
+		asm.FnMapDeleteElem.Call(),
+	}
+}
+
+// incr emits *(u64 *)(r0 + off) += 1 (not atomic: the maps it is used on
+// are per CPU, or a lost update costs one count); r1 is clobbered.
+func incr(off int16) asm.Instructions {
+	return asm.Instructions{
+		asm.LoadMem(asm.R1, asm.R0, off, asm.DWord),
+		asm.Add.Imm(asm.R1, 1),
+		asm.StoreMem(asm.R0, off, asm.R1, asm.DWord),
+	}
+}
+
+// recordDuration adds a duration to the statistics r0 points at: the sum
+// at sumOff, the maximum at sumOff+8, and one to power-of-two bucket
+// log2bucket (a register holding floor(log2 ns)) of the histogram at
+// histOff. r0, r1 and log2bucket are clobbered; it defines label "nomax".
+func recordDuration(ns, log2bucket asm.Register, sumOff, histOff int16) asm.Instructions {
+	return asm.Instructions{
+		asm.LoadMem(asm.R1, asm.R0, sumOff, asm.DWord),
+		asm.Add.Reg(asm.R1, ns),
+		asm.StoreMem(asm.R0, sumOff, asm.R1, asm.DWord),
+		asm.LoadMem(asm.R1, asm.R0, sumOff+8, asm.DWord),
+		asm.JGE.Reg(asm.R1, ns, "nomax"),
+		asm.StoreMem(asm.R0, sumOff+8, ns, asm.DWord),
+		asm.And.Imm(log2bucket, histBuckets-1).WithSymbol("nomax"),
+		asm.LSh.Imm(log2bucket, 3),
+		asm.Add.Reg(asm.R0, log2bucket),
+		asm.LoadMem(asm.R1, asm.R0, histOff, asm.DWord),
+		asm.Add.Imm(asm.R1, 1),
+		asm.StoreMem(asm.R0, histOff, asm.R1, asm.DWord),
+	}
+}
+
+// bumpAt adds one to the u64 value of m under the key at fp+keyOff and
+// returns 0; out labels the return, taken also when there is no entry.
+func bumpAt(m *ebpf.Map, keyOff int32, out string) asm.Instructions {
+	return concat(mapLookup(m, keyOff, out), incr(0), returnZero(out))
+}
+
+// returnZero emits r0 = 0 (labelled sym) and exit.
+func returnZero(sym string) asm.Instructions {
+	return asm.Instructions{
+		asm.Mov.Imm(asm.R0, 0).WithSymbol(sym),
+		asm.Return(),
+	}
+}
+
+// concat joins instruction sequences into one program.
+func concat(parts ...asm.Instructions) asm.Instructions {
+	var out asm.Instructions
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
+}
+
 func license() string { return "GPL" }
 
 // newProgram loads a program. multi selects the uprobe_multi attach type
@@ -77,20 +169,13 @@ func newMap(name string, typ ebpf.MapType, key, value, entries uint32) (*ebpf.Ma
 
 // countProgram adds one to the per-CPU slot named by the attach cookie.
 func countProgram(counts *ebpf.Map, multi bool) (*ebpf.Program, error) {
-	insns := asm.Instructions{
-		asm.FnGetAttachCookie.Call(), // r1 = ctx already
-		asm.StoreMem(asm.RFP, -4, asm.R0, asm.Word),
-		asm.LoadMapPtr(asm.R1, counts.FD()),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, -4),
-		asm.FnMapLookupElem.Call(),
-		asm.JEq.Imm(asm.R0, 0, "out"),
-		asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
-		asm.Add.Imm(asm.R1, 1),
-		asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord),
-		asm.Mov.Imm(asm.R0, 0).WithSymbol("out"),
-		asm.Return(),
-	}
+	insns := concat(
+		asm.Instructions{
+			asm.FnGetAttachCookie.Call(), // r1 = ctx already
+			asm.StoreMem(asm.RFP, -4, asm.R0, asm.Word),
+		},
+		bumpAt(counts, -4, "out"),
+	)
 	return newProgram(multi, "obs_count", ebpf.Kprobe, insns)
 }
 
@@ -148,13 +233,9 @@ func latencyEntryProgram(starts *ebpf.Map, mode keyMode, multi bool) (*ebpf.Prog
 	insns = append(insns,
 		asm.FnKtimeGetNs.Call(),
 		asm.StoreMem(asm.RFP, -24, asm.R0, asm.DWord),
-		asm.LoadMapPtr(asm.R1, starts.FD()),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, -16),
-		asm.Mov.Reg(asm.R3, asm.RFP),
-		asm.Add.Imm(asm.R3, -24),
-		asm.Mov.Imm(asm.R4, 0), // BPF_ANY
-		asm.FnMapUpdateElem.Call(),
+	)
+	insns = append(insns, mapUpdate(starts, -16, -24, 0)...) // BPF_ANY
+	insns = append(insns,
 		asm.Mov.Imm(asm.R0, 0),
 		asm.Return(),
 	)
@@ -169,48 +250,23 @@ func latencyReturnProgram(starts, hist *ebpf.Map, mode keyMode, multi bool) (*eb
 		asm.FnGetAttachCookie.Call(),
 		asm.Mov.Reg(asm.R8, asm.R0),
 	}
-	insns = append(insns, frameKey(mode, 0)...)
-	insns = append(insns,
-		asm.LoadMapPtr(asm.R1, starts.FD()),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, -16),
-		asm.FnMapLookupElem.Call(),
-		asm.JEq.Imm(asm.R0, 0, "out"),
-		asm.LoadMem(asm.R7, asm.R0, 0, asm.DWord),
-		asm.LoadMapPtr(asm.R1, starts.FD()),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, -16),
-		asm.FnMapDeleteElem.Call(),
-		asm.FnKtimeGetNs.Call(),
-		asm.Sub.Reg(asm.R0, asm.R7),
-		asm.Mov.Reg(asm.R7, asm.R0), // r7 = elapsed ns
-	)
-	insns = append(insns, log2(asm.R9, asm.R7, asm.R1)...)
-	insns = append(insns,
-		asm.StoreMem(asm.RFP, -20, asm.R8, asm.Word),
-		asm.LoadMapPtr(asm.R1, hist.FD()),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, -20),
-		asm.FnMapLookupElem.Call(),
-		asm.JEq.Imm(asm.R0, 0, "out"),
-		// count, sum, max
-		asm.LoadMem(asm.R1, asm.R0, histBuckets*8, asm.DWord),
-		asm.Add.Imm(asm.R1, 1),
-		asm.StoreMem(asm.R0, histBuckets*8, asm.R1, asm.DWord),
-		asm.LoadMem(asm.R1, asm.R0, histBuckets*8+8, asm.DWord),
-		asm.Add.Reg(asm.R1, asm.R7),
-		asm.StoreMem(asm.R0, histBuckets*8+8, asm.R1, asm.DWord),
-		asm.LoadMem(asm.R1, asm.R0, histBuckets*8+16, asm.DWord),
-		asm.JGE.Reg(asm.R1, asm.R7, "nomax"),
-		asm.StoreMem(asm.R0, histBuckets*8+16, asm.R7, asm.DWord),
-		asm.And.Imm(asm.R9, histBuckets-1).WithSymbol("nomax"),
-		asm.LSh.Imm(asm.R9, 3),
-		asm.Add.Reg(asm.R0, asm.R9),
-		asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
-		asm.Add.Imm(asm.R1, 1),
-		asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord),
-		asm.Mov.Imm(asm.R0, 0).WithSymbol("out"),
-		asm.Return(),
+	insns = concat(insns,
+		frameKey(mode, 0),
+		mapLookup(starts, -16, "out"),
+		asm.Instructions{asm.LoadMem(asm.R7, asm.R0, 0, asm.DWord)},
+		mapDelete(starts, -16),
+		asm.Instructions{
+			asm.FnKtimeGetNs.Call(),
+			asm.Sub.Reg(asm.R0, asm.R7),
+			asm.Mov.Reg(asm.R7, asm.R0), // r7 = elapsed ns
+		},
+		log2(asm.R9, asm.R7, asm.R1),
+		asm.Instructions{asm.StoreMem(asm.RFP, -20, asm.R8, asm.Word)},
+		mapLookup(hist, -20, "out"),
+		// count, sum, max, bucket
+		incr(histBuckets*8),
+		recordDuration(asm.R7, asm.R9, histBuckets*8+8, 0),
+		returnZero("out"),
 	)
 	return newProgram(multi, "obs_lat_ret", ebpf.Kprobe, insns)
 }
@@ -391,19 +447,10 @@ func traceProgram(rb, lost *ebpf.Map, plan tracePlan, multi bool) (*ebpf.Program
 // bumpCounter increments per-CPU array slot idx; the first instruction
 // carries sym.
 func bumpCounter(m *ebpf.Map, idx int32, sym string) asm.Instructions {
-	return asm.Instructions{
-		asm.StoreImm(asm.RFP, -4, int64(idx), asm.Word).WithSymbol(sym),
-		asm.LoadMapPtr(asm.R1, m.FD()),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, -4),
-		asm.FnMapLookupElem.Call(),
-		asm.JEq.Imm(asm.R0, 0, sym+"_out"),
-		asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
-		asm.Add.Imm(asm.R1, 1),
-		asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord),
-		asm.Mov.Imm(asm.R0, 0).WithSymbol(sym + "_out"),
-		asm.Return(),
-	}
+	return concat(
+		asm.Instructions{asm.StoreImm(asm.RFP, -4, int64(idx), asm.Word).WithSymbol(sym)},
+		bumpAt(m, -4, sym+"_out"),
+	)
 }
 
 // stackKey is the key of the stacks map: probe, process, stack id, and
@@ -459,18 +506,14 @@ func stacksProgram(stackMap, counts, errs *ebpf.Map, multi bool) (*ebpf.Program,
 		asm.Mov.Imm(asm.R0, 0),
 		asm.Return(),
 		storeImm64(asm.RFP, -32, 1).WithSymbol("new"),
-		asm.LoadMapPtr(asm.R1, counts.FD()),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, -24),
-		asm.Mov.Reg(asm.R3, asm.RFP),
-		asm.Add.Imm(asm.R3, -32),
-		asm.Mov.Imm(asm.R4, 1), // BPF_NOEXIST
-		asm.FnMapUpdateElem.Call(),
+	}
+	insns = append(insns, mapUpdate(counts, -24, -32, 1)...) // BPF_NOEXIST
+	insns = append(insns,
 		asm.JEq.Imm(asm.R0, 0, "done"),
 		asm.Ja.Label("err"),
 		asm.Mov.Imm(asm.R0, 0).WithSymbol("done"),
 		asm.Return(),
-	}
+	)
 	insns = append(insns, bumpCounter(errs, 0, "err")...)
 	return newProgram(multi, "obs_stacks", ebpf.Kprobe, insns)
 }
@@ -508,13 +551,9 @@ func syscallPrograms(starts, stats *ebpf.Map, tgid uint32) (enter, exit *ebpf.Pr
 		asm.StoreMem(asm.RFP, -16, asm.R1, asm.DWord),
 		asm.FnKtimeGetNs.Call(),
 		asm.StoreMem(asm.RFP, -24, asm.R0, asm.DWord),
-		asm.LoadMapPtr(asm.R1, starts.FD()),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, -8),
-		asm.Mov.Reg(asm.R3, asm.RFP),
-		asm.Add.Imm(asm.R3, -24),
-		asm.Mov.Imm(asm.R4, 0),
-		asm.FnMapUpdateElem.Call(),
+	)
+	ein = append(ein, mapUpdate(starts, -8, -24, 0)...)
+	ein = append(ein,
 		asm.Mov.Imm(asm.R0, 0).WithSymbol("out"),
 		asm.Return(),
 	)
@@ -529,56 +568,36 @@ func syscallPrograms(starts, stats *ebpf.Map, tgid uint32) (enter, exit *ebpf.Pr
 		asm.Mov.Reg(asm.R7, asm.R0),
 	}
 	xin = append(xin, filter()...)
-	xin = append(xin,
-		asm.StoreMem(asm.RFP, -8, asm.R7, asm.DWord),
-		asm.LoadMapPtr(asm.R1, starts.FD()),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, -8),
-		asm.FnMapLookupElem.Call(),
-		asm.JEq.Imm(asm.R0, 0, "out"),
-		asm.LoadMem(asm.R8, asm.R0, 0, asm.DWord), // start ts
-		asm.LoadMem(asm.R1, asm.R0, 8, asm.DWord), // syscall id
-		asm.StoreMem(asm.RFP, -12, asm.R1, asm.Word),
-		asm.LoadMapPtr(asm.R1, starts.FD()),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, -8),
-		asm.FnMapDeleteElem.Call(),
-		asm.LoadMem(asm.R1, asm.RFP, -12, asm.Word),
-		asm.JGE.Imm(asm.R1, maxSyscalls, "out"),
-		asm.FnKtimeGetNs.Call(),
-		asm.Sub.Reg(asm.R0, asm.R8),
-		asm.Mov.Reg(asm.R8, asm.R0), // r8 = elapsed
-	)
-	xin = append(xin, log2(asm.R9, asm.R8, asm.R1)...)
-	xin = append(xin,
-		asm.LoadMapPtr(asm.R1, stats.FD()),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, -12),
-		asm.FnMapLookupElem.Call(),
-		asm.JEq.Imm(asm.R0, 0, "out"),
-		asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
-		asm.Add.Imm(asm.R1, 1),
-		asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord),
-		asm.LoadMem(asm.R1, asm.R6, 8, asm.DWord), // ret
-		asm.JSGE.Imm(asm.R1, 0, "ok"),
-		asm.JSLT.Imm(asm.R1, -4095, "ok"),
-		asm.LoadMem(asm.R1, asm.R0, 8, asm.DWord),
-		asm.Add.Imm(asm.R1, 1),
-		asm.StoreMem(asm.R0, 8, asm.R1, asm.DWord),
-		asm.LoadMem(asm.R1, asm.R0, 16, asm.DWord).WithSymbol("ok"),
-		asm.Add.Reg(asm.R1, asm.R8),
-		asm.StoreMem(asm.R0, 16, asm.R1, asm.DWord),
-		asm.LoadMem(asm.R1, asm.R0, 24, asm.DWord),
-		asm.JGE.Reg(asm.R1, asm.R8, "nomax"),
-		asm.StoreMem(asm.R0, 24, asm.R8, asm.DWord),
-		asm.And.Imm(asm.R9, histBuckets-1).WithSymbol("nomax"),
-		asm.LSh.Imm(asm.R9, 3),
-		asm.Add.Reg(asm.R0, asm.R9),
-		asm.LoadMem(asm.R1, asm.R0, 32, asm.DWord),
-		asm.Add.Imm(asm.R1, 1),
-		asm.StoreMem(asm.R0, 32, asm.R1, asm.DWord),
-		asm.Mov.Imm(asm.R0, 0).WithSymbol("out"),
-		asm.Return(),
+	// The sum's first instruction carries "ok", where error returns rejoin.
+	sum := recordDuration(asm.R8, asm.R9, 16, 32)
+	sum[0] = sum[0].WithSymbol("ok")
+	xin = concat(xin,
+		asm.Instructions{asm.StoreMem(asm.RFP, -8, asm.R7, asm.DWord)},
+		mapLookup(starts, -8, "out"),
+		asm.Instructions{
+			asm.LoadMem(asm.R8, asm.R0, 0, asm.DWord), // start ts
+			asm.LoadMem(asm.R1, asm.R0, 8, asm.DWord), // syscall id
+			asm.StoreMem(asm.RFP, -12, asm.R1, asm.Word),
+		},
+		mapDelete(starts, -8),
+		asm.Instructions{
+			asm.LoadMem(asm.R1, asm.RFP, -12, asm.Word),
+			asm.JGE.Imm(asm.R1, maxSyscalls, "out"),
+			asm.FnKtimeGetNs.Call(),
+			asm.Sub.Reg(asm.R0, asm.R8),
+			asm.Mov.Reg(asm.R8, asm.R0), // r8 = elapsed
+		},
+		log2(asm.R9, asm.R8, asm.R1),
+		mapLookup(stats, -12, "out"),
+		incr(0),
+		asm.Instructions{
+			asm.LoadMem(asm.R1, asm.R6, 8, asm.DWord), // ret
+			asm.JSGE.Imm(asm.R1, 0, "ok"),
+			asm.JSLT.Imm(asm.R1, -4095, "ok"),
+		},
+		incr(8),
+		sum,
+		returnZero("out"),
 	)
 	exit, err = newProgram(false, "obs_sys_exit", ebpf.RawTracepoint, xin)
 	if err != nil {
@@ -600,25 +619,16 @@ func syscallCountProgram(slots, counts *ebpf.Map, tgid uint32) (*ebpf.Program, e
 		asm.LoadMem(asm.R1, asm.R6, 8, asm.DWord),
 		asm.JGE.Imm(asm.R1, maxSyscalls, "out"),
 		asm.StoreMem(asm.RFP, -4, asm.R1, asm.Word),
-		asm.LoadMapPtr(asm.R1, slots.FD()),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, -4),
-		asm.FnMapLookupElem.Call(),
-		asm.JEq.Imm(asm.R0, 0, "out"),
-		asm.LoadMem(asm.R1, asm.R0, 0, asm.Word),
-		asm.JEq.Imm(asm.R1, 0, "out"),
-		asm.Add.Imm(asm.R1, -1),
-		asm.StoreMem(asm.RFP, -8, asm.R1, asm.Word),
-		asm.LoadMapPtr(asm.R1, counts.FD()),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, -8),
-		asm.FnMapLookupElem.Call(),
-		asm.JEq.Imm(asm.R0, 0, "out"),
-		asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
-		asm.Add.Imm(asm.R1, 1),
-		asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord),
-		asm.Mov.Imm(asm.R0, 0).WithSymbol("out"),
-		asm.Return(),
 	}
+	insns = concat(insns,
+		mapLookup(slots, -4, "out"),
+		asm.Instructions{
+			asm.LoadMem(asm.R1, asm.R0, 0, asm.Word),
+			asm.JEq.Imm(asm.R1, 0, "out"),
+			asm.Add.Imm(asm.R1, -1),
+			asm.StoreMem(asm.RFP, -8, asm.R1, asm.Word),
+		},
+		bumpAt(counts, -8, "out"),
+	)
 	return newProgram(false, "obs_sys_count", ebpf.RawTracepoint, insns)
 }
