@@ -141,9 +141,17 @@ func makeRobustFixtures(t *testing.T) robustFixtures {
 	f.closed = "http://" + l.Addr().String()
 	l.Close()
 
-	// This test process: it is alive, has no obs agent, and has none of the
-	// functions the probe cases ask for.
-	f.livePID = strconv.Itoa(os.Getpid())
+	// A live process with no obs agent and none of the functions the probe
+	// cases ask for. (Not this test process: other tests start agents in it.)
+	sleeper := exec.Command("sleep", "600")
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		sleeper.Process.Kill()
+		sleeper.Wait()
+	})
+	f.livePID = strconv.Itoa(sleeper.Process.Pid)
 	return f
 }
 
