@@ -187,15 +187,7 @@ func TestNonGoCore(t *testing.T) {
 	if p == "" {
 		testenv.SkipOrFail(t, "sleep left no core")
 	}
-	c, err := Open(p, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	in, err := c.Info()
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, in := openInfo(t, p, "")
 	if in.Signal == nil || in.Signal.Name != "SIGSEGV" || in.Signal.Sender != os.Getpid() {
 		t.Fatalf("signal %+v", in.Signal)
 	}
@@ -282,15 +274,7 @@ func mustRead(t *testing.T, p string) []byte {
 // aborts; info names the fault and where it happened.
 func TestInfoCgoCrash(t *testing.T) {
 	p, exe := coretest.CgoCore(t)
-	c, err := Open(p, Options{Exe: exe})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	in, err := c.Info()
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, in := openInfo(t, p, exe)
 	if in.GoSignal == nil || in.GoSignal.Name != "SIGSEGV" || in.GoSignal.Addr != 0 || !in.GoSignal.HasAddr {
 		t.Fatalf("fault %+v", in.GoSignal)
 	}

@@ -33,3 +33,19 @@ func openCore(t testing.TB, toolchain, mode string) *Core {
 	t.Cleanup(func() { c.Close() })
 	return c
 }
+
+// openInfo opens the core at path (exe "" for the one its NT_FILE note
+// names) and reads its Info; the core is closed when the test ends.
+func openInfo(t testing.TB, path, exe string) (*Core, *Info) {
+	t.Helper()
+	c, err := Open(path, Options{Exe: exe})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	in, err := c.Info()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, in
+}

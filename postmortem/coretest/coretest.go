@@ -189,26 +189,9 @@ func CgoCore(t testing.TB) (core, exe string) {
 	if p, ok := cores["cgo"]; ok {
 		return p, filepath.Join(Dir(), "cgocrash")
 	}
-	src := filepath.Join(Dir(), "src-cgocrash")
 	exe = filepath.Join(Dir(), "cgocrash")
-	main, err := os.ReadFile(filepath.Join(repoRoot(), "testdata/cores/cgocrash/main.go"))
-	if err == nil {
-		err = os.MkdirAll(src, 0o755)
-	}
-	if err == nil {
-		err = os.WriteFile(filepath.Join(src, "main.go"), main, 0o644)
-	}
-	if err == nil {
-		err = os.WriteFile(filepath.Join(src, "go.mod"), []byte("module cgocrash\n\ngo 1.25.0\n"), 0o644)
-	}
-	if err != nil {
+	if err := testenv.BuildGo(filepath.Join(repoRoot(), "testdata/cores/cgocrash"), exe, "", []string{"CGO_ENABLED=1"}); err != nil {
 		t.Fatal(err)
-	}
-	cmd := exec.Command("go", "build", "-o", exe, ".")
-	cmd.Dir = src
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=1", "GOFLAGS=")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build cgocrash: %v\n%s", err, out)
 	}
 	dir, err := os.MkdirTemp(Dir(), "core-cgo")
 	if err != nil {
