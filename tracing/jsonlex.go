@@ -108,19 +108,28 @@ func (r *jsonReader) null() bool {
 	return false
 }
 
-// object calls f for each member key; f must consume the value.
-func (r *jsonReader) object(f func(key string) error) error {
-	if err := r.expect('{'); err != nil {
-		return err
+// open consumes the opening byte of an object or array and enters it;
+// empty reports that close followed at once (and has been consumed).
+func (r *jsonReader) open(open, close byte) (empty bool, err error) {
+	if err := r.expect(open); err != nil {
+		return false, err
 	}
 	r.depth++
 	if r.depth > maxJSONDepth {
-		return r.errf("nested too deeply")
+		return false, r.errf("nested too deeply")
 	}
-	if r.peek() == '}' {
+	if r.peek() == close {
 		r.i++
 		r.depth--
-		return nil
+		return true, nil
+	}
+	return false, nil
+}
+
+// object calls f for each member key; f must consume the value.
+func (r *jsonReader) object(f func(key string) error) error {
+	if empty, err := r.open('{', '}'); empty || err != nil {
+		return err
 	}
 	for {
 		k, err := r.istr()
@@ -148,17 +157,8 @@ func (r *jsonReader) object(f func(key string) error) error {
 
 // array calls f for each element; f must consume it.
 func (r *jsonReader) array(f func() error) error {
-	if err := r.expect('['); err != nil {
+	if empty, err := r.open('[', ']'); empty || err != nil {
 		return err
-	}
-	r.depth++
-	if r.depth > maxJSONDepth {
-		return r.errf("nested too deeply")
-	}
-	if r.peek() == ']' {
-		r.i++
-		r.depth--
-		return nil
 	}
 	for {
 		if err := f(); err != nil {
