@@ -310,18 +310,27 @@ errors (spans with an error tag), services, root ("service: span name").`,
 	return c
 }
 
-func runTraceLs(ctx context.Context, o *traceLsOptions) error {
+// fetch asks the server for the traces the filters select.
+func (o *traceLsOptions) fetch(ctx context.Context) ([][]tracing.Span, error) {
 	q, err := o.toQuery()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	cc, err := o.client()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	traces, err := cc.Traces(ctx, q)
 	if err != nil {
-		return output.Failf("%v", err)
+		return nil, output.Failf("%v", err)
+	}
+	return traces, nil
+}
+
+func runTraceLs(ctx context.Context, o *traceLsOptions) error {
+	traces, err := o.fetch(ctx)
+	if err != nil {
+		return err
 	}
 	rows := make([]traceSummary, 0, len(traces))
 	for _, t := range traces {
@@ -463,17 +472,9 @@ total (µs).`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			io := g.IO()
-			q, err := o.toQuery()
+			traces, err := o.fetch(c.Context())
 			if err != nil {
 				return err
-			}
-			cc, err := o.client()
-			if err != nil {
-				return err
-			}
-			traces, err := cc.Traces(c.Context(), q)
-			if err != nil {
-				return output.Failf("%v", err)
 			}
 			stats := view.Top(traces)
 			if o.json {
