@@ -8,27 +8,14 @@ import (
 	"log/slog"
 	"os"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/obs-toolkit/obs/examples/demotest"
 )
 
-// logBuf collects the agent's log records for assertions.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+// logBuf collects the agent's log records (or a child's stderr) for
+// assertions while they are still being written.
+type logBuf = demotest.SyncBuffer
 
 // shortDir is a socket directory with a path short enough for sun_path.
 func shortDir(t testing.TB) string {
