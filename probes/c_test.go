@@ -23,28 +23,11 @@ func TestCountCAndLibc(t *testing.T) {
 	bin := cFixture(t)
 	const n = 777
 	p := startFixture(t, bin, "777")
-	tg, err := ProcessTarget(p.pid())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ps, err := tg.ResolveAll([]string{"cwork", "lib:libc.so.6:malloc", "lib:libc:free"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tg, ps := resolveIn(t, p.pid(), "cwork", "lib:libc.so.6:malloc", "lib:libc:free")
 	if ps[1].Lib != "libc.so.6" {
 		t.Errorf("malloc resolved in %q", ps[1].Lib)
 	}
-	c, err := Count(tg, ps)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	p.goAhead()
-	p.expect("done")
-	got, err := c.Read()
-	if err != nil {
-		t.Fatal(err)
-	}
+	got := countUntilDone(t, p, tg, ps)
 	if got[0] != n {
 		t.Errorf("cwork counted %d, want %d", got[0], n)
 	}
@@ -52,7 +35,6 @@ func TestCountCAndLibc(t *testing.T) {
 	if got[1] < n || got[1] > n+20 || got[2] < n || got[2] > n+20 {
 		t.Errorf("malloc %d, free %d; want %d (+ a few from stdio)", got[1], got[2], n)
 	}
-	c.Close()
 	p.finish()
 }
 
@@ -60,14 +42,7 @@ func TestLatencyC(t *testing.T) {
 	testenv.RequireRoot(t)
 	bin := cFixture(t)
 	p := startFixture(t, bin, "10")
-	tg, err := ProcessTarget(p.pid())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ps, err := tg.ResolveAll([]string{"cslow", "cwork"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tg, ps := resolveIn(t, p.pid(), "cslow", "cwork")
 	l, err := MeasureLatency(tg, ps)
 	if err != nil {
 		t.Fatal(err)

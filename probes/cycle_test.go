@@ -21,14 +21,7 @@ func TestAttachDetachCycles(t *testing.T) {
 	testenv.RequireRoot(t)
 	bin := goFixture(t, "")
 	p := startFixture(t, bin, "loop")
-	tg, err := ProcessTarget(p.pid())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ps, err := tg.ResolveAll([]string{"main.work", "main.grow"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tg, ps := resolveIn(t, p.pid(), "main.work", "main.grow")
 	rets, err := tg.returnSites(ps[1])
 	if err != nil {
 		t.Fatal(err)
@@ -97,14 +90,7 @@ func TestRateLimitDetaches(t *testing.T) {
 	testenv.RequireRoot(t)
 	bin := goFixture(t, "")
 	p := startFixture(t, bin, "loop")
-	tg, err := ProcessTarget(p.pid())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ps, err := tg.ResolveAll([]string{"main.work"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tg, ps := resolveIn(t, p.pid(), "main.work")
 	c, err := Count(tg, ps)
 	if err != nil {
 		t.Fatal(err)

@@ -157,3 +157,36 @@ func (p *proc) finish() {
 }
 
 func (p *proc) pid() int { return p.cmd.Process.Pid }
+
+// resolveIn makes a target of process pid and resolves specs in it; an
+// error in either fails the test.
+func resolveIn(t *testing.T, pid int, specs ...string) (*Target, []Probe) {
+	t.Helper()
+	tg, err := ProcessTarget(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := tg.ResolveAll(specs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tg, ps
+}
+
+// countUntilDone counts ps in tg while the fixture p runs to "done", and
+// returns the counts; it detaches before returning.
+func countUntilDone(t *testing.T, p *proc, tg *Target, ps []Probe) []uint64 {
+	t.Helper()
+	c, err := Count(tg, ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	p.goAhead()
+	p.expect("done")
+	got, err := c.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}

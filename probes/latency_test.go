@@ -14,14 +14,7 @@ func TestLatencyGoSleep(t *testing.T) {
 	testenv.RequireRoot(t)
 	bin := goFixture(t, "")
 	p := startFixture(t, bin, "sleep", "8", "30")
-	tg, err := ProcessTarget(p.pid())
-	if err != nil {
-		t.Fatal(err)
-	}
-	probes, err := tg.ResolveAll([]string{"main.sleepy"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tg, probes := resolveIn(t, p.pid(), "main.sleepy")
 	l, err := MeasureLatency(tg, probes)
 	if err != nil {
 		t.Fatal(err)
@@ -65,14 +58,7 @@ func TestLatencyStackGrowth(t *testing.T) {
 func testStackGrowth(t *testing.T, bin string) {
 	const goroutines = 40
 	p := startFixture(t, bin, "grow", strconv.Itoa(goroutines))
-	tg, err := ProcessTarget(p.pid())
-	if err != nil {
-		t.Fatal(err)
-	}
-	probes, err := tg.ResolveAll([]string{"main.grow"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tg, probes := resolveIn(t, p.pid(), "main.grow")
 	l, err := MeasureLatency(tg, probes)
 	if err != nil {
 		t.Fatal(err)

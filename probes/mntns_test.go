@@ -37,20 +37,9 @@ func TestOtherMountNamespace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := Count(tg, ps)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	p.goAhead()
-	p.expect("done")
-	got, err := c.Read()
-	if err != nil {
-		t.Fatal(err)
-	}
+	got := countUntilDone(t, p, tg, ps)
 	if got[0] != 77 {
 		t.Errorf("counted %d, want 77", got[0])
 	}
-	c.Close()
 	p.finish()
 }

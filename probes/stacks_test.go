@@ -11,14 +11,7 @@ func TestStacksGo(t *testing.T) {
 	testenv.RequireRoot(t)
 	bin := goFixture(t, "")
 	p := startFixture(t, bin, "calls", "300")
-	tg, err := ProcessTarget(p.pid())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ps, err := tg.ResolveAll([]string{"main.mix"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tg, ps := resolveIn(t, p.pid(), "main.mix")
 	s, err := CollectStacks(tg, ps)
 	if err != nil {
 		t.Fatal(err)

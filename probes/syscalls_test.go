@@ -50,29 +50,11 @@ func TestCountSyscallSpec(t *testing.T) {
 	testenv.RequireRoot(t)
 	bin := cFixture(t)
 	p := startFixture(t, bin, "4")
-	tg, err := ProcessTarget(p.pid())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ps, err := tg.ResolveAll([]string{"syscall:clock_nanosleep", "syscall:nanosleep", "cwork", "syscall:getpid"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := Count(tg, ps)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	p.goAhead()
-	p.expect("done")
-	got, err := c.Read()
-	if err != nil {
-		t.Fatal(err)
-	}
+	tg, ps := resolveIn(t, p.pid(), "syscall:clock_nanosleep", "syscall:nanosleep", "cwork", "syscall:getpid")
+	got := countUntilDone(t, p, tg, ps)
 	if got[0]+got[1] != 1 || got[2] != 4 || got[3] != 0 {
 		t.Errorf("counts %v, want one sleep, 4 cwork, no getpid", got)
 	}
-	c.Close()
 	p.finish()
 	if _, err := (&Target{Exe: bin}).Resolve("syscall:open*"); err == nil {
 		t.Error("syscall spec accepted without a process")

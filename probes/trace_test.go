@@ -52,14 +52,7 @@ func TestTraceGoArgs(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			bin := goFixture(t, tc.toolchain)
 			p := startFixture(t, bin, "calls", "20")
-			tg, err := ProcessTarget(p.pid())
-			if err != nil {
-				t.Fatal(err)
-			}
-			ps, err := tg.ResolveAll([]string{"main.work"})
-			if err != nil {
-				t.Fatal(err)
-			}
+			tg, ps := resolveIn(t, p.pid(), "main.work")
 			tr, err := Trace(tg, ps, TraceOptions{Ret: true})
 			if err != nil {
 				t.Fatal(err)
@@ -111,14 +104,7 @@ func TestTraceCString(t *testing.T) {
 	testenv.RequireRoot(t)
 	bin := cFixture(t)
 	p := startFixture(t, bin, "3")
-	tg, err := ProcessTarget(p.pid())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ps, err := tg.ResolveAll([]string{"cwork"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tg, ps := resolveIn(t, p.pid(), "cwork")
 	tr, err := Trace(tg, ps, TraceOptions{Ret: true})
 	if err != nil {
 		t.Fatal(err)
@@ -145,14 +131,7 @@ func TestTraceGoInterface(t *testing.T) {
 	for _, flags := range [][]string{nil, {"-buildmode=pie"}} {
 		bin := goFixture(t, "", flags...)
 		p := startFixture(t, bin, "calls", "6")
-		tg, err := ProcessTarget(p.pid())
-		if err != nil {
-			t.Fatal(err)
-		}
-		ps, err := tg.ResolveAll([]string{"main.check"})
-		if err != nil {
-			t.Fatal(err)
-		}
+		tg, ps := resolveIn(t, p.pid(), "main.check")
 		tr, err := Trace(tg, ps, TraceOptions{Ret: true})
 		if err != nil {
 			t.Fatal(err)
@@ -184,14 +163,7 @@ func TestTraceGoStackArgs(t *testing.T) {
 	testenv.RequireRoot(t)
 	bin := goFixture(t, "")
 	p := startFixture(t, bin, "calls", "2")
-	tg, err := ProcessTarget(p.pid())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ps, err := tg.ResolveAll([]string{"main.many"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tg, ps := resolveIn(t, p.pid(), "main.many")
 	tr, err := Trace(tg, ps, TraceOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -221,14 +193,7 @@ func TestTraceLostEvents(t *testing.T) {
 	testenv.RequireRoot(t)
 	bin := goFixture(t, "")
 	p := startFixture(t, bin, "loop")
-	tg, err := ProcessTarget(p.pid())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ps, err := tg.ResolveAll([]string{"main.work"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tg, ps := resolveIn(t, p.pid(), "main.work")
 	tr, err := Trace(tg, ps, TraceOptions{RingSize: 4096})
 	if err != nil {
 		t.Fatal(err)

@@ -56,32 +56,14 @@ func TestUSDTPythonGC(t *testing.T) {
 	testenv.RequireRoot(t)
 	py := pythonCopy(t)
 	p := startFixture(t, py, "-c", gcScript)
-	tg, err := ProcessTarget(p.pid())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ps, err := tg.ResolveAll([]string{"usdt:python:gc__start", "usdt:python:gc__done", "usdt:python:audit"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tg, ps := resolveIn(t, p.pid(), "usdt:python:gc__start", "usdt:python:gc__done", "usdt:python:audit")
 	if ps[0].USDT[0].SemOff == 0 {
 		t.Fatalf("gc__start has no semaphore: %+v", ps[0].USDT[0])
 	}
-	c, err := Count(tg, ps)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	p.goAhead()
-	p.expect("done")
-	got, err := c.Read()
-	if err != nil {
-		t.Fatal(err)
-	}
+	got := countUntilDone(t, p, tg, ps)
 	if got[0] != 37 || got[1] != 37 {
 		t.Errorf("gc__start %d, gc__done %d; want 37 each", got[0], got[1])
 	}
-	c.Close()
 	p.finish()
 }
 
@@ -96,14 +78,7 @@ func TestUSDTArgsC(t *testing.T) {
 		t.Fatalf("build: %v\n%s", err, b)
 	}
 	p := startFixture(t, bin, "5")
-	tg, err := ProcessTarget(p.pid())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ps, err := tg.ResolveAll([]string{"usdt:fixture:tick"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tg, ps := resolveIn(t, p.pid(), "usdt:fixture:tick")
 	tr, err := Trace(tg, ps, TraceOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -157,14 +132,7 @@ func TestUSDTPythonAuditStrings(t *testing.T) {
 	testenv.RequireRoot(t)
 	py := pythonCopy(t)
 	p := startFixture(t, py, "-c", auditScript)
-	tg, err := ProcessTarget(p.pid())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ps, err := tg.ResolveAll([]string{"usdt:python:audit"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tg, ps := resolveIn(t, p.pid(), "usdt:python:audit")
 	tr, err := Trace(tg, ps, TraceOptions{Strings: []string{"arg0"}})
 	if err != nil {
 		t.Fatal(err)
@@ -210,14 +178,7 @@ func TestUSDTPairLatency(t *testing.T) {
 	testenv.RequireRoot(t)
 	py := pythonCopy(t)
 	p := startFixture(t, py, "-c", gcScript)
-	tg, err := ProcessTarget(p.pid())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ps, err := tg.ResolveAll([]string{"usdt:python:gc__start..gc__done"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tg, ps := resolveIn(t, p.pid(), "usdt:python:gc__start..gc__done")
 	if _, err := Count(tg, ps); err == nil {
 		t.Error("count accepted a USDT pair")
 	}
