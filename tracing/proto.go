@@ -97,6 +97,29 @@ func (p *protoReader) skip(wt int) error {
 	return err
 }
 
+// bytesField, varintField and fixed64Field read the value of field num,
+// which must have come with their wire type wt.
+func (p *protoReader) bytesField(num, wt int) ([]byte, error) {
+	if err := wantWire(num, wt, wireBytes); err != nil {
+		return nil, err
+	}
+	return p.bytes()
+}
+
+func (p *protoReader) varintField(num, wt int) (uint64, error) {
+	if err := wantWire(num, wt, wireVarint); err != nil {
+		return 0, err
+	}
+	return p.varint()
+}
+
+func (p *protoReader) fixed64Field(num, wt int) (uint64, error) {
+	if err := wantWire(num, wt, wire64); err != nil {
+		return 0, err
+	}
+	return p.fixed64()
+}
+
 func wantWire(num, wt, want int) error {
 	if wt != want {
 		return invalidf("proto3: field %d has wire type %d, want %d", num, wt, want)
@@ -123,10 +146,7 @@ func DecodeProto3(b []byte) ([]Span, error) {
 			}
 			continue
 		}
-		if err := wantWire(num, wt, wireBytes); err != nil {
-			return nil, err
-		}
-		sb, err := p.bytes()
+		sb, err := p.bytesField(num, wt)
 		if err != nil {
 			return nil, err
 		}
@@ -163,10 +183,7 @@ func decodeSpanProto(b []byte, s *Span) error {
 		}
 		switch num {
 		case 1, 2, 3, 5, 8, 9, 10, 11:
-			if err := wantWire(num, wt, wireBytes); err != nil {
-				return err
-			}
-			v, err := p.bytes()
+			v, err := p.bytesField(num, wt)
 			if err != nil {
 				return err
 			}
@@ -228,10 +245,7 @@ func decodeSpanProto(b []byte, s *Span) error {
 				s.Tags[k] = val
 			}
 		case 4, 7, 12, 13:
-			if err := wantWire(num, wt, wireVarint); err != nil {
-				return err
-			}
-			v, err := p.varint()
+			v, err := p.varintField(num, wt)
 			if err != nil {
 				return err
 			}
@@ -252,10 +266,7 @@ func decodeSpanProto(b []byte, s *Span) error {
 				s.Shared = v != 0
 			}
 		case 6:
-			if err := wantWire(num, wt, wire64); err != nil {
-				return err
-			}
-			v, err := p.fixed64()
+			v, err := p.fixed64Field(num, wt)
 			if err != nil {
 				return err
 			}
@@ -288,10 +299,7 @@ func decodeEndpointProto(b []byte) (*Endpoint, error) {
 		}
 		switch num {
 		case 1, 2, 3:
-			if err := wantWire(num, wt, wireBytes); err != nil {
-				return nil, err
-			}
-			v, err := p.bytes()
+			v, err := p.bytesField(num, wt)
 			if err != nil {
 				return nil, err
 			}
@@ -312,10 +320,7 @@ func decodeEndpointProto(b []byte) (*Endpoint, error) {
 				}
 			}
 		case 4:
-			if err := wantWire(num, wt, wireVarint); err != nil {
-				return nil, err
-			}
-			v, err := p.varint()
+			v, err := p.varintField(num, wt)
 			if err != nil {
 				return nil, err
 			}
@@ -344,19 +349,13 @@ func decodeAnnotationProto(b []byte) (Annotation, error) {
 		}
 		switch num {
 		case 1:
-			if err := wantWire(num, wt, wire64); err != nil {
-				return a, err
-			}
-			v, err := p.fixed64()
+			v, err := p.fixed64Field(num, wt)
 			if err != nil {
 				return a, err
 			}
 			a.Timestamp = int64(v)
 		case 2:
-			if err := wantWire(num, wt, wireBytes); err != nil {
-				return a, err
-			}
-			v, err := p.bytes()
+			v, err := p.bytesField(num, wt)
 			if err != nil {
 				return a, err
 			}
