@@ -559,11 +559,7 @@ func jsonOTLPSpan(r *jsonReader, o *otlpSpan) error {
 		case "endTimeUnixNano":
 			o.end, err = jsonUint(r)
 		case "attributes":
-			err = r.array(func() error {
-				kv, err := jsonKV(r, 0)
-				o.attrs = append(o.attrs, kv)
-				return err
-			})
+			o.attrs, err = jsonKVList(r, o.attrs)
 		case "events":
 			err = r.array(func() error {
 				var e otlpEvent
@@ -578,11 +574,7 @@ func jsonOTLPSpan(r *jsonReader, o *otlpSpan) error {
 					case "name":
 						e.name, err = r.str()
 					case "attributes":
-						err = r.array(func() error {
-							kv, err := jsonKV(r, 0)
-							e.attrs = append(e.attrs, kv)
-							return err
-						})
+						e.attrs, err = jsonKVList(r, e.attrs)
 					default:
 						err = r.skip()
 					}
@@ -612,6 +604,16 @@ func jsonOTLPSpan(r *jsonReader, o *otlpSpan) error {
 		}
 		return err
 	})
+}
+
+// jsonKVList appends a list of attributes to dst.
+func jsonKVList(r *jsonReader, dst []otlpKV) ([]otlpKV, error) {
+	err := r.array(func() error {
+		kv, err := jsonKV(r, 0)
+		dst = append(dst, kv)
+		return err
+	})
+	return dst, err
 }
 
 func jsonKV(r *jsonReader, depth int) (otlpKV, error) {
