@@ -43,23 +43,12 @@ func TestLatencyC(t *testing.T) {
 	bin := cFixture(t)
 	p := startFixture(t, bin, "10")
 	tg, ps := resolveIn(t, p.pid(), "cslow", "cwork")
-	l, err := MeasureLatency(tg, ps)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	p.goAhead()
-	p.expect("done")
-	hs, err := l.Read()
-	if err != nil {
-		t.Fatal(err)
-	}
+	hs := timeUntilDone(t, p, tg, ps)
 	if hs[0].Count != 1 || hs[0].MaxNs < 5e6 {
 		t.Errorf("cslow: %+v, want one call of at least 5ms", hs[0])
 	}
 	if hs[1].Count != 10 {
 		t.Errorf("cwork timed %d calls, want 10", hs[1].Count)
 	}
-	l.Close()
 	p.finish()
 }

@@ -190,3 +190,21 @@ func countUntilDone(t *testing.T, p *proc, tg *Target, ps []Probe) []uint64 {
 	}
 	return got
 }
+
+// timeUntilDone measures the latency of ps in tg while the fixture p runs
+// to "done", and returns the histograms; it detaches before returning.
+func timeUntilDone(t *testing.T, p *proc, tg *Target, ps []Probe) []Histogram {
+	t.Helper()
+	l, err := MeasureLatency(tg, ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	p.goAhead()
+	p.expect("done")
+	hs, err := l.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hs
+}

@@ -15,17 +15,7 @@ func TestLatencyGoSleep(t *testing.T) {
 	bin := goFixture(t, "")
 	p := startFixture(t, bin, "sleep", "8", "30")
 	tg, probes := resolveIn(t, p.pid(), "main.sleepy")
-	l, err := MeasureLatency(tg, probes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	p.goAhead()
-	p.expect("done")
-	hs, err := l.Read()
-	if err != nil {
-		t.Fatal(err)
-	}
+	hs := timeUntilDone(t, p, tg, probes)
 	h := hs[0]
 	if h.Count != 8 {
 		t.Fatalf("count = %d, want 8 (%+v)", h.Count, h)
@@ -41,7 +31,6 @@ func TestLatencyGoSleep(t *testing.T) {
 	if avg := time.Duration(h.SumNs / h.Count); avg < min {
 		t.Errorf("mean = %v, below the 30ms sleep", avg)
 	}
-	l.Close()
 	p.finish()
 }
 

@@ -182,20 +182,9 @@ func TestUSDTPairLatency(t *testing.T) {
 	if _, err := Count(tg, ps); err == nil {
 		t.Error("count accepted a USDT pair")
 	}
-	l, err := MeasureLatency(tg, ps)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	p.goAhead()
-	p.expect("done")
-	hs, err := l.Read()
-	if err != nil {
-		t.Fatal(err)
-	}
+	hs := timeUntilDone(t, p, tg, ps)
 	if hs[0].Count != 37 || hs[0].MaxNs == 0 {
 		t.Errorf("%d pairs (max %d ns), want 37", hs[0].Count, hs[0].MaxNs)
 	}
-	l.Close()
 	p.finish()
 }
