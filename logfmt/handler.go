@@ -146,10 +146,7 @@ func (h *Handler) WithAttrs(attrs []slog.Attr) slog.Handler {
 	start := len(s.buf)
 	first := s.first
 	for _, g := range h2.groups {
-		s.sep()
-		s.buf = appendJSONString(s.buf, g)
-		s.buf = append(s.buf, ':', '{')
-		s.first = true
+		s.openObject(g)
 	}
 	wrote := false
 	for _, a := range attrs {
@@ -204,6 +201,14 @@ func (s *encoder) sep() {
 	s.first = false
 }
 
+// openObject starts the member key holding an object, as a group does.
+func (s *encoder) openObject(key string) {
+	s.sep()
+	s.buf = appendJSONString(s.buf, key)
+	s.buf = append(s.buf, ':', '{')
+	s.first = true
+}
+
 // attr writes one attribute; it reports whether anything was written.
 func (s *encoder) attr(a slog.Attr, top bool) bool {
 	v := a.Value.Resolve()
@@ -222,10 +227,7 @@ func (s *encoder) attr(a slog.Attr, top bool) bool {
 			return any
 		}
 		mark, first := len(s.buf), s.first
-		s.sep()
-		s.buf = appendJSONString(s.buf, a.Key)
-		s.buf = append(s.buf, ':', '{')
-		s.first = true
+		s.openObject(a.Key)
 		any := false
 		for _, ga := range as {
 			if s.attr(ga, false) {
@@ -363,10 +365,7 @@ func (h *Handler) Handle(_ context.Context, r slog.Record) error {
 		// Open pending groups; drop them again if no attribute is written.
 		mark, first := len(s.buf), s.first
 		for _, g := range h.groups {
-			s.sep()
-			s.buf = appendJSONString(s.buf, g)
-			s.buf = append(s.buf, ':', '{')
-			s.first = true
+			s.openObject(g)
 		}
 		s.wrote = false
 		s.depth = len(h.groups) + h.open
