@@ -458,8 +458,18 @@ func funcValues(isGo bool, ps []goabi.Param, words [nWords]uint64, caps [][]byte
 		}
 		return 0
 	}
-	var out []Value
+	// One capture per string, slice and C-string parameter, in order; a
+	// missing capture reads as empty.
 	c := 0
+	nextCap := func() []byte {
+		var data []byte
+		if c < len(caps) {
+			data = caps[c]
+		}
+		c++
+		return data
+	}
+	var out []Value
 	for _, p := range ps {
 		v := Value{Name: p.Name, Type: p.Type}
 		if v.Name == "" {
@@ -499,29 +509,17 @@ func funcValues(isGo bool, ps []goabi.Param, words [nWords]uint64, caps [][]byte
 			v.Value, v.Raw = fmt.Sprintf("%#x", word(p.Regs[0])), rawUint(word(p.Regs[0]))
 		case goabi.KString:
 			n := word(p.Regs[1])
-			var data []byte
-			if c < len(caps) {
-				data = caps[c]
-			}
-			c++
+			data := nextCap()
 			v.Value, v.Raw = strconv.Quote(string(data)), string(data)
 			if n > uint64(len(data)) {
 				v.Value += fmt.Sprintf("...(%d bytes)", n)
 			}
 		case goabi.KSlice:
 			n, cp := word(p.Regs[1]), word(p.Regs[2])
-			var data []byte
-			if c < len(caps) {
-				data = caps[c]
-			}
-			c++
+			data := nextCap()
 			v.Value = sliceValue(p, data, n, cp)
 		case goabi.KCString:
-			var data []byte
-			if c < len(caps) {
-				data = caps[c]
-			}
-			c++
+			data := nextCap()
 			if word(p.Regs[0]) == 0 {
 				v.Value = "NULL"
 			} else {
