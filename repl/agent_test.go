@@ -10,12 +10,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/obs-toolkit/obs/examples/demotest"
+	"github.com/obs-toolkit/obs/internal/testenv"
 )
 
 // logBuf collects the agent's log records (or a child's stderr) for
 // assertions while they are still being written.
-type logBuf = demotest.SyncBuffer
+type logBuf = testenv.SyncBuffer
 
 // shortDir is a socket directory with a path short enough for sun_path.
 func shortDir(t testing.TB) string {

@@ -13,10 +13,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/obs-toolkit/obs/internal/testenv"
 )
 
 // Build compiles the frontend and backend into dir and returns their paths.
@@ -51,25 +52,9 @@ type Proc struct {
 	out  SyncBuffer
 }
 
-// SyncBuffer collects what a child or a terminal writes while the test
-// reads it: a bytes.Buffer whose Write and String may run concurrently.
-type SyncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *SyncBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-// String returns all written so far.
-func (l *SyncBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+// SyncBuffer is testenv.SyncBuffer, kept here for the tests that use
+// demotest already.
+type SyncBuffer = testenv.SyncBuffer
 
 // Pid is the service's process id.
 func (p *Proc) Pid() int { return p.pid }
