@@ -3,6 +3,7 @@ package logfmt
 import (
 	"bytes"
 	"math"
+	"strings"
 	"time"
 )
 
@@ -318,24 +319,12 @@ func (r *renderer) emit(out, line []byte, ms []member) []byte {
 	return out
 }
 
+// levelUpper is bunyan's upper-case name of the level key k, or "".
 func levelUpper(k []byte) string {
-	switch string(k) {
-	case "10":
-		return "TRACE"
-	case "20":
-		return "DEBUG"
-	case "30":
-		return "INFO"
-	case "40":
-		return "WARN"
-	case "50":
-		return "ERROR"
-	case "60":
-		return "FATAL"
-	}
-	return ""
+	return strings.TrimPrefix(levelPadded(k), " ")
 }
 
+// levelPadded is levelUpper padded to five characters on the left.
 func levelPadded(k []byte) string {
 	switch string(k) {
 	case "10":
