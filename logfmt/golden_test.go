@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/obs-toolkit/obs/logfmt/internal/logtest"
 )
 
 // goldenSets mirrors the option sets of testdata/gen.sh.
@@ -117,31 +119,6 @@ func fileExists(p string) bool {
 }
 
 // firstDiff shows the first differing line of got and want.
-func firstDiff(got, want []byte) string {
-	gl := strings.SplitAfter(string(got), "\n")
-	wl := strings.SplitAfter(string(want), "\n")
-	for i := 0; i < len(gl) || i < len(wl); i++ {
-		var g, w string
-		if i < len(gl) {
-			g = gl[i]
-		}
-		if i < len(wl) {
-			w = wl[i]
-		}
-		if g != w {
-			return "line " + itoa(i+1) + ":\n  got:  " + quoteLine(g) + "\n  want: " + quoteLine(w)
-		}
-	}
-	return "(same lines, different bytes)"
-}
-
-func itoa(i int) string { return string(appendInt(nil, i)) }
-
-func quoteLine(s string) string {
-	if len(s) > 300 {
-		s = s[:300] + "..."
-	}
-	return string(appendQuoted(nil, []byte(s)))
-}
+func firstDiff(got, want []byte) string { return logtest.FirstDiff(got, want) }
 
 var _ = io.EOF
