@@ -639,16 +639,7 @@ func (r *renderer) exSep() {
 
 func (r *renderer) req(ms []member, v []byte) []member {
 	rm := r.objectKeys(v, r.getMembers())
-	s := r.bReq[:0]
-	s = r.appendFormatS(s, get(rm, "method"))
-	s = append(s, ' ')
-	s = r.appendFormatS(s, get(rm, "url"))
-	s = append(s, " HTTP/"...)
-	if hv := get(rm, "httpVersion"); truthy(hv) {
-		s = r.appendFormatS(s, hv)
-	} else {
-		s = append(s, "1.1"...)
-	}
+	s := r.appendRequestLine(r.bReq[:0], rm)
 	switch h := get(rm, "headers"); {
 	case !truthy(h):
 	case kindOf(h) == '"':
@@ -687,6 +678,19 @@ func (r *renderer) req(ms []member, v []byte) []member {
 	ms = r.addPrefixed(ms, rm, "req.")
 	r.putMembers(rm)
 	return ms
+}
+
+// appendRequestLine writes "METHOD url HTTP/version" of a request, the
+// version 1.1 unless it has a truthy httpVersion.
+func (r *renderer) appendRequestLine(s []byte, rm []member) []byte {
+	s = r.appendFormatS(s, get(rm, "method"))
+	s = append(s, ' ')
+	s = r.appendFormatS(s, get(rm, "url"))
+	s = append(s, " HTTP/"...)
+	if hv := get(rm, "httpVersion"); truthy(hv) {
+		return r.appendFormatS(s, hv)
+	}
+	return append(s, "1.1"...)
 }
 
 func (r *renderer) appendHeaderLines(s, h []byte) []byte {
@@ -742,16 +746,7 @@ func (r *renderer) clientReq(ms []member, v []byte) []member {
 	rm := r.objectKeys(v, r.getMembers())
 	h := get(rm, "headers")
 	del(rm, "headers")
-	s := r.bReq[:0]
-	s = r.appendFormatS(s, get(rm, "method"))
-	s = append(s, ' ')
-	s = r.appendFormatS(s, get(rm, "url"))
-	s = append(s, " HTTP/"...)
-	if hv := get(rm, "httpVersion"); truthy(hv) {
-		s = r.appendFormatS(s, hv)
-	} else {
-		s = append(s, "1.1"...)
-	}
+	s := r.appendRequestLine(r.bReq[:0], rm)
 	if truthy(h) {
 		s = append(s, '\n')
 		s = r.appendHeaderLines(s, h)
