@@ -108,6 +108,19 @@ func (t *thriftReader) listHeader() (byte, int, error) {
 	return et, int(n), nil
 }
 
+// structListHeader reads a list header whose elements must be structs,
+// failing with msg when they are not, and returns the size.
+func (t *thriftReader) structListHeader(msg string) (int, error) {
+	et, n, err := t.listHeader()
+	if err != nil {
+		return 0, err
+	}
+	if et != tStruct {
+		return 0, invalidf("%s", msg)
+	}
+	return n, nil
+}
+
 func (t *thriftReader) skip(typ byte) error {
 	t.depth++
 	defer func() { t.depth-- }()
@@ -212,12 +225,9 @@ func (t *thriftReader) fields(f func(id int16, typ byte) (bool, error)) error {
 // them to v2.
 func DecodeThrift(b []byte) ([]Span, error) {
 	t := &thriftReader{b: b}
-	et, n, err := t.listHeader()
+	n, err := t.structListHeader("thrift: body must be a list of Span structs")
 	if err != nil {
 		return nil, err
-	}
-	if et != tStruct {
-		return nil, invalidf("thrift: body must be a list of Span structs")
 	}
 	v1 := make([]V1Span, 0, n)
 	for i := 0; i < n; i++ {
@@ -271,12 +281,9 @@ func decodeThriftSpan(t *thriftReader, s *V1Span) error {
 			s.Duration = v
 			return true, err
 		case id == 6 && typ == tList:
-			et, n, err := t.listHeader()
+			n, err := t.structListHeader("thrift: annotations must be structs")
 			if err != nil {
 				return true, err
-			}
-			if et != tStruct {
-				return true, invalidf("thrift: annotations must be structs")
 			}
 			for i := 0; i < n; i++ {
 				var a V1Annotation
@@ -307,12 +314,9 @@ func decodeThriftSpan(t *thriftReader, s *V1Span) error {
 			}
 			return true, nil
 		case id == 8 && typ == tList:
-			et, n, err := t.listHeader()
+			n, err := t.structListHeader("thrift: binary annotations must be structs")
 			if err != nil {
 				return true, err
-			}
-			if et != tStruct {
-				return true, invalidf("thrift: binary annotations must be structs")
 			}
 			for i := 0; i < n; i++ {
 				var b V1BinaryAnnotation
