@@ -371,6 +371,9 @@ func robustCases(f robustFixtures) []robustCase {
 // headers such as "goroutine 1 [running]:".
 var robustCrash = regexp.MustCompile(`(?m)panic: |^fatal error: |goroutine \d+ \[`)
 
+// robustHint matches a pointer to more help, such as "(see 'obs ps --help')".
+var robustHint = regexp.MustCompile(`\(see '[^']*'\)`)
+
 // crashed reports whether a run of obs args shows a Go crash. The runtime
 // writes a crash to stderr; stdout is checked too, except for obs core,
 // whose reports print the goroutines of the core in the same form.
@@ -421,6 +424,13 @@ func TestRobustBadInput(t *testing.T) {
 				if err := oneObsLine(errs); err != nil {
 					t.Errorf("obs %s: stderr %v: %q", name, err, clip(errs))
 				}
+			}
+			seen := map[string]bool{}
+			for _, h := range robustHint.FindAllString(errs, -1) {
+				if seen[h] {
+					t.Errorf("obs %s: the hint %s is given twice: %q", name, h, clip(errs))
+				}
+				seen[h] = true
 			}
 		})
 	}
@@ -476,20 +486,6 @@ func clip(s string) string {
 		return s[:2000] + "..."
 	}
 	return s
-}
-
-// TestRobustUsageHintOnce checks that a usage error names its help command
-// once: the flag error handler and run both add the hint today.
-func TestRobustUsageHintOnce(t *testing.T) {
-	if os.Getenv("OBS_ROBUST_ALL") != "1" {
-		t.Skip("known: a flag error's hint is printed twice, \"(see 'obs X --help') (see 'obs X --help')\"")
-	}
-	for _, args := range [][]string{{"--no-such-flag"}, {"version", "--no-such-flag"}, {"logs", "--workers", "many"}} {
-		code, _, errs := runObs(t, args...)
-		if code != 2 || strings.Count(errs, "(see '") != 1 {
-			t.Errorf("obs %s: exit %d, stderr %q: want exit 2 and one usage hint", strings.Join(args, " "), code, errs)
-		}
-	}
 }
 
 // TestRobustTruncatedCore cuts a real core of a Go process short at several
