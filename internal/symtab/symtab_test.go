@@ -207,9 +207,7 @@ func TestSPDelta(t *testing.T) {
 }
 
 func TestCBinary(t *testing.T) {
-	if _, err := exec.LookPath("gcc"); err != nil {
-		t.Skip("gcc not installed")
-	}
+	testenv.RequireTool(t, "gcc")
 	dir := t.TempDir()
 	for _, v := range []struct {
 		name  string
