@@ -4,9 +4,10 @@ import (
 	"bytes"
 	"debug/elf"
 	"encoding/binary"
-	"github.com/obs-toolkit/obs/internal/testenv"
 	"os"
 	"testing"
+
+	"github.com/obs-toolkit/obs/internal/testenv"
 )
 
 func TestParseArg(t *testing.T) {
