@@ -58,7 +58,44 @@ NO_COLOR or --no-color. Run 'obs doctor' to see what this host allows.`,
 	for _, f := range groups {
 		root.AddCommand(f(g))
 	}
+	root.SetHelpCommand(newHelpCmd(root))
+	strictGroups(root)
 	return root
+}
+
+// strictGroups makes every command group that has no action of its own
+// refuse an unknown subcommand (exit 2) instead of printing its help and
+// exiting 0, as cobra does for non-root groups. A bare group still prints
+// its help.
+func strictGroups(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		strictGroups(sub)
+	}
+	if c.HasParent() && c.HasSubCommands() && c.Run == nil && c.RunE == nil {
+		c.Args = cobra.ArbitraryArgs
+		c.RunE = func(c *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return output.Usagef("unknown command %q for %q", args[0], c.CommandPath())
+			}
+			return c.Help()
+		}
+	}
+}
+
+// newHelpCmd is `obs help [COMMAND...]`; an unknown topic is a usage error.
+func newHelpCmd(root *cobra.Command) *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [command]",
+		Short: "Help about any command",
+		RunE: func(c *cobra.Command, args []string) error {
+			target, rest, err := root.Find(args)
+			if err != nil || target == nil || len(rest) > 0 {
+				return output.Usagef("unknown help topic %q", strings.Join(args, " "))
+			}
+			target.InitDefaultHelpFlag()
+			return target.Help()
+		},
+	}
 }
 
 // run executes the command line and returns the exit code.
