@@ -179,8 +179,17 @@ func (c *Core) checkExe() error {
 
 // openDelve opens the core through delve, turning a panic on a damaged
 // core into an error.
+//
+// delve prints a multi-line "Warning: no debug info found" straight to
+// os.Stderr for an executable without DWARF; obs reports that itself, in
+// one line, so delve's stderr is muted while it loads.
 func openDelve(path, exe string) (grp *proc.TargetGroup, err error) {
 	defer guard(&err, "delve")
+	if null, oerr := os.OpenFile(os.DevNull, os.O_WRONLY, 0); oerr == nil {
+		saved := os.Stderr
+		os.Stderr = null
+		defer func() { os.Stderr = saved; null.Close() }()
+	}
 	return core.OpenCore(path, exe, nil)
 }
 
