@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
@@ -164,8 +165,24 @@ sample.
 ` + common
 }
 
+// checkOutput fails at once when the profile could not be written to path,
+// rather than after the whole -d has been spent profiling.
+func checkOutput(path string) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, ".obs-write-check-*")
+	if err != nil {
+		return fmt.Errorf("cannot write the profile to %s: %v", path, errors.Unwrap(err))
+	}
+	f.Close()
+	os.Remove(f.Name())
+	return nil
+}
+
 func runSampleProfile(g *globals, kind sample.Kind, o *profileOpts) error {
 	io := g.IO()
+	if err := checkOutput(o.out); err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	res, err := sample.Run(ctx, sample.RunOptions{
@@ -388,6 +405,9 @@ non-zero -d gives the allocations over that window.
 
 func runAgentProfile(g *globals, kind string, o *profileOpts) error {
 	io := g.IO()
+	if err := checkOutput(o.out); err != nil {
+		return err
+	}
 	cl, err := repl.Dial(strconv.Itoa(o.pid))
 	if err != nil {
 		return fmt.Errorf("profile %s of pid %d through the agent: %w", kind, o.pid, err)
