@@ -155,6 +155,15 @@ func runTraceServe(ctx context.Context, o *traceServeOptions) error {
 	if err != nil {
 		return output.Failf("listen on %s: %v", o.listen, err)
 	}
+	// Both listeners are opened before the server announces itself, so a
+	// bad --otlp-listen fails alone, in one line.
+	var oln net.Listener
+	if o.otlpListen != "" {
+		if oln, err = net.Listen("tcp", o.otlpListen); err != nil {
+			ln.Close()
+			return output.Failf("listen on %s: %v", o.otlpListen, err)
+		}
+	}
 	ctx, cancel := signalContext(ctx)
 	defer cancel()
 	addr := ln.Addr().String()
@@ -182,11 +191,7 @@ func runTraceServe(ctx context.Context, o *traceServeOptions) error {
 	}
 	srv := server.New(st, cfg)
 	errc := make(chan error, 1)
-	if o.otlpListen != "" {
-		oln, err := net.Listen("tcp", o.otlpListen)
-		if err != nil {
-			return output.Failf("listen on %s: %v", o.otlpListen, err)
-		}
+	if oln != nil {
 		if !o.json {
 			fmt.Fprintf(o.io.Err, "obs trace serve: OTLP/HTTP also on http://%s/v1/traces\n", oln.Addr())
 		}
