@@ -47,7 +47,7 @@ func needGo(c *postmortem.Core) error {
 
 // openGoCore is openCore for the commands that need the Go runtime's state:
 // a core without it is closed again and reported in one line.
-func openGoCore(path, exe string) (*postmortem.Core, error) {
+func openGoCore(io *output.IO, path, exe string) (*postmortem.Core, error) {
 	c, err := openCore(path, exe)
 	if err != nil {
 		return nil, err
@@ -55,6 +55,11 @@ func openGoCore(path, exe string) (*postmortem.Core, error) {
 	if err := needGo(c); err != nil {
 		c.Close()
 		return nil, err
+	}
+	// A truncated or damaged core can still be analysed, partly: say so,
+	// whatever the command, with its result or its error.
+	if len(c.Warnings) > 0 {
+		io.DeferWarn("%s", strings.Join(c.Warnings, "; "))
 	}
 	return c, nil
 }
@@ -281,7 +286,7 @@ frames[{func,file,line,pc}],created_by,labels,ids,system}]}; with --all,
 labels,thread,system}]}.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
-			core, err := openGoCore(args[0], exe)
+			core, err := openGoCore(g.IO(), args[0], exe)
 			if err != nil {
 				return err
 			}
@@ -397,7 +402,7 @@ spans,rounds}, top_types[{type,objects,bytes,source}], top_sites[{site,
 inuse_objects,inuse_bytes}].`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
-			core, err := openGoCore(args[0], exe)
+			core, err := openGoCore(g.IO(), args[0], exe)
 			if err != nil {
 				return err
 			}
@@ -520,7 +525,7 @@ bytes,source}],untyped[...]}, block and mutex{kind,unit,cycles_per_second,rate,
 sites[{stack,count,delay}]}.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
-			core, err := openGoCore(args[0], exe)
+			core, err := openGoCore(g.IO(), args[0], exe)
 			if err != nil {
 				return err
 			}

@@ -107,8 +107,18 @@ func run(args []string, g *globals) int {
 		root.SetErr(g.io.Err)
 	}
 	cmd, err := root.ExecuteC()
+	var deferred []string
+	if g.io != nil {
+		deferred = g.io.Deferred()
+	}
 	if err == nil {
+		for _, w := range deferred {
+			g.io.Warnf("%s", w)
+		}
 		return 0
+	}
+	if len(deferred) > 0 {
+		err = fmt.Errorf("%w (%s)", err, strings.Join(deferred, "; "))
 	}
 	errw := os.Stderr
 	if g.io != nil {

@@ -513,14 +513,8 @@ func TestRobustTruncatedCore(t *testing.T) {
 		known map[string]string
 	}{
 		{"headers", 64, true, nil},
-		{"no-memory", 20000, true, map[string]string{
-			"heap": "a core with no memory left gives an empty census and exit 0 with no warning",
-		}},
-		{"half", len(core) / 2, true, map[string]string{
-			"goroutines": "a core cut in half is analysed without a truncation warning when the half kept holds what is read (core info warns)",
-			"heap":       "a core cut in half is analysed without a truncation warning when the half kept holds what is read (core info warns)",
-			"leaks":      "a core cut in half is analysed without a truncation warning when the half kept holds what is read (core info warns)",
-		}},
+		{"no-memory", 20000, true, nil},
+		{"half", len(core) / 2, true, nil},
 		{"last-segment", len(core) - 1000, false, nil},
 	} {
 		path := filepath.Join(dir, cut.name+".core")

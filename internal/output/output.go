@@ -32,6 +32,23 @@ type IO struct {
 	Color  bool // colour escapes are allowed on Out
 	Width  int  // terminal width, 0 when unknown
 	NoWarn bool
+
+	deferred []string
+}
+
+// DeferWarn records a warning that qualifies the command's whole result
+// (a truncated input, say). It is printed as a warning line when the
+// command succeeds, and joined to the error line when it fails, so that
+// stderr stays one line per outcome.
+func (o *IO) DeferWarn(format string, a ...any) {
+	o.deferred = append(o.deferred, fmt.Sprintf(format, a...))
+}
+
+// Deferred returns the warnings recorded by DeferWarn and forgets them.
+func (o *IO) Deferred() []string {
+	d := o.deferred
+	o.deferred = nil
+	return d
 }
 
 // System returns an IO bound to the process's standard streams. Colour is on
