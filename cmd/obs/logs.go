@@ -389,7 +389,7 @@ func runLogs(c *cobra.Command, g *globals, o *logsOpts, args []string) error {
 				failed++
 				continue
 			}
-			in.R, in.Chunked64K = zr, false
+			in.R, in.Chunked64K = namedReader{zr, name}, false
 		}
 		inputs = append(inputs, in)
 	}
@@ -555,4 +555,19 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// namedReader puts the file's name on read errors (a corrupt gzip stream
+// is found only while reading, long after the file was opened).
+type namedReader struct {
+	r    io.Reader
+	name string
+}
+
+func (n namedReader) Read(p []byte) (int, error) {
+	k, err := n.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = fmt.Errorf("%s: %w", n.name, err)
+	}
+	return k, err
 }

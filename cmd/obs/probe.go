@@ -522,6 +522,9 @@ probe, ret, args: [{name, type, value}].`,
 			if n < 0 {
 				return output.Usagef("-n must be >= 0")
 			}
+			if strSize < 1 || strSize > 256 {
+				return output.Usagef("--strsize must be between 1 and 256, not %d", strSize)
+			}
 			var flt *probes.Filter
 			if filter != "" {
 				var err error

@@ -338,6 +338,7 @@ func robustCases(f robustFixtures) []robustCase {
 	add(wantBad, "trace", "serve", "--listen", "127.0.0.1:0", "--data", filepath.Join(f.dir, "store4"), "--otlp-listen", "no-port")
 
 	// repl.
+	add(wantUsage, "probe", "trace", "-p", f.livePID, "--strsize", "100000", "main.main")
 	add(wantUsage, "repl")
 	add(wantUsage, "repl", "1", "2")
 	add(wantUsage, "repl", "-p", "not-a-pid")
