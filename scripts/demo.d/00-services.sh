@@ -1,8 +1,8 @@
 # Demo step (sourced by scripts/demo.sh): build the example services, start
 # them on loopback and send them a few requests. Later steps use:
 #   FRONTEND_URL BACKEND_URL FRONTEND_PID BACKEND_PID FRONTEND_LOG BACKEND_LOG
-#   LOADGEN (the load generator) and OBS_ZIPKIN (where the services send spans;
-#   a trace step serves it there, spans sent before it listens are dropped).
+#   LOADGEN (the load generator) and OBS_ZIPKIN (where the services send spans:
+#   00-collector.sh serves it before the services start).
 heading "example services: build and start frontend -> backend on loopback"
 
 OBS_DEMO_BIN="$OBS_DEMO_DIR/bin"

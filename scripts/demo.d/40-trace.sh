@@ -1,38 +1,15 @@
-# Demo step (sourced by scripts/demo.sh): obs trace. Serves the Zipkin API
-# where the example services send spans ($OBS_ZIPKIN), drives a few requests
-# through them, and reads the traces back from the terminal. Also imports a
+# Demo step (sourced by scripts/demo.sh): obs trace. The server started in
+# 00-collector.sh has the example services' spans; this drives a few more
+# requests through them and reads the traces back from the terminal. Also imports a
 # small hand-made trace (a backend whose clock runs early, and an error) so
 # the step shows skew correction and error marks even without the services.
-# Leaves the server running for later steps: OBS_TRACE_URL.
 heading "obs trace: Zipkin-compatible collector, store and terminal viewer"
 
-trace_listen=${OBS_ZIPKIN:-http://127.0.0.1:9411}
-trace_listen=${trace_listen#http://}
-trace_listen=${trace_listen%%/*}
-rm -f "$OBS_DEMO_DIR/trace-serve.json"
-"$OBS" trace serve --listen "$trace_listen" --data "$OBS_DEMO_DIR/traces" --retention 1h --json \
-  >"$OBS_DEMO_DIR/trace-serve.json" 2>"$OBS_DEMO_DIR/trace-serve.err" &
-trace_pid=$!
-pids+=("$trace_pid")
-for _ in $(seq 100); do
-  grep -q '"url"' "$OBS_DEMO_DIR/trace-serve.json" 2>/dev/null && break
-  kill -0 "$trace_pid" 2>/dev/null || break
-  sleep 0.1
-done
-if ! grep -q '"url"' "$OBS_DEMO_DIR/trace-serve.json" 2>/dev/null; then
-  echo "obs trace serve could not listen on $trace_listen:"; cat "$OBS_DEMO_DIR/trace-serve.err"
-  echo "serving on a free port instead (the example services' spans will not arrive)"
-  rm -f "$OBS_DEMO_DIR/trace-serve.json"
-  "$OBS" trace serve --listen 127.0.0.1:0 --data "$OBS_DEMO_DIR/traces" --retention 1h --json \
-    >"$OBS_DEMO_DIR/trace-serve.json" 2>"$OBS_DEMO_DIR/trace-serve.err" &
-  trace_pid=$!
-  pids+=("$trace_pid")
-  for _ in $(seq 100); do grep -q '"url"' "$OBS_DEMO_DIR/trace-serve.json" 2>/dev/null && break; sleep 0.1; done
+if [ -z "${OBS_TRACE_URL:-}" ]; then
+  echo "no trace server from the earlier step"; return 1
 fi
-OBS_TRACE_URL=$(sed -n 's/.*"url": *"\([^"]*\)".*/\1/p' "$OBS_DEMO_DIR/trace-serve.json")
-[ -n "$OBS_TRACE_URL" ] || { echo "obs trace serve did not start"; cat "$OBS_DEMO_DIR/trace-serve.err"; return 1; }
-export OBS_TRACE_URL
-echo "obs trace serve: $OBS_TRACE_URL, store $OBS_DEMO_DIR/traces (pid $trace_pid)"
+trace_listen=${OBS_ZIPKIN#http://}
+trace_listen=${trace_listen%%/*}
 
 # A hand-made trace: the backend's clock is 18ms early, its span has an error.
 now_us=$(( $(date +%s) * 1000000 ))
